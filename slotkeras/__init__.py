@@ -1,0 +1,3 @@
+"""slotkeras: slot-filling taggers with Keras 3."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,136 @@
+"""One typed configuration per training run, written next to the model."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from slotkeras.models import ENCODINGS, KINDS, OUTPUTS
+
+BUNDLED_TRAIN = "data/train.csv"
+BUNDLED_TEST = "data/test.csv"
+STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
+
+
+class ConfigError(ValueError):
+    """A setting that cannot be used; the message names the setting and the value."""
+
+
+@dataclass
+class TrainConfig:
+    """Every setting of a training run; `config.json` in the model folder holds one."""
+
+    # --- data ---
+    train: str = BUNDLED_TRAIN  # training file or folder (any supported format)
+    valid: str | None = None  # validation file; None holds out `valid_fraction` of train
+    valid_fraction: float = 0.1  # fixed share of the training file held out when no --valid
+    output: str = "models/default"  # model folder to write
+    format: str = "auto"  # auto | utterance_csv | token_csv | folder | conll
+    text_column: str = "text"
+    tags_column: str = "tags"
+    intent_column: str = "intent"
+    sentence_id_column: str = "sentence_id"
+    token_column: str = "token"
+    tag_column: str = "tag"
+    # --- word encodings ---
+    encoding: str = "both"  # 1-of-N ("onehot"), letter trigrams ("hash"), or both
+    lowercase: bool = True  # lowercase words before lookup and hashing
+    min_count: int = 1  # words seen fewer times go to the "Other" bucket
+    max_vocab: int | None = None  # largest 1-of-N lexicon (most frequent words)
+    embedding_dim: int = 100  # width of the 1-of-N word embedding
+    hash_buckets: int = 16384  # letter-trigram hash buckets
+    hash_dim: int = 64  # width of the trigram embedding
+    max_trigrams: int = 16  # trigrams kept per word
+    word_dropout: float = 0.05  # share of training words replaced by "Other" each step
+    # --- network ---
+    model: str = "lstm"  # feedforward | elman | jordan | gru | lstm | peephole_lstm
+    bidirectional: bool = True  # forward and backward layers, concatenated
+    layers: int = 2  # stacked recurrent layers
+    units: int = 128  # units per layer and direction
+    dropout: float = 0.3  # on word vectors and between layers
+    output_layer: str = "crf"  # softmax | crf
+    joint_intent: bool = True  # train an intent head when the data has intents
+    slot_intent_feedback: bool = False  # feed the utterance vector into the slot head
+    # --- optimisation ---
+    epochs: int = 40  # upper bound; early stopping usually ends sooner
+    batch_size: int = 32  # per replica
+    learning_rate: float = 3e-3  # Adam
+    clipnorm: float = 5.0  # gradient norm clipping
+    patience: int = 6  # epochs without a better validation slot F1 before stopping
+    intent_loss_weight: float = 0.5  # weight of the intent loss next to the slot loss
+    seed: int = 1  # fixes every source of randomness
+    # --- machinery ---
+    strategy: str = "auto"  # auto | one_device | mirrored | multi_worker
+    jit_compile: bool = False  # XLA compilation of the train step
+    tensorboard: str | None = None  # folder for TensorBoard logs, off by default
+    resume: bool = True  # resume an interrupted run of the same output folder
+    export: bool = True  # write saved_model/ next to model.keras
+    verbose: int = 1  # Keras progress output: 0 silent, 1 progress bar, 2 one line per epoch
+    extra: dict = field(default_factory=dict)  # free-form notes kept with the run
+
+    def validate(self) -> TrainConfig:
+        """Checks every setting; raises ConfigError naming the first bad one."""
+
+        def bad(name, expected):
+            value = getattr(self, name)
+            return ConfigError(
+                f"Received an invalid value for `{name}`, expected {expected}, got {value!r}."
+            )
+
+        choices = {
+            "model": KINDS,
+            "encoding": ENCODINGS,
+            "output_layer": OUTPUTS,
+            "strategy": STRATEGIES,
+            "format": ("auto", "utterance_csv", "token_csv", "folder", "conll"),
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise bad(name, "one of " + ", ".join(allowed))
+        positive = (
+            "min_count layers units epochs batch_size patience embedding_dim hash_buckets "
+            "hash_dim max_trigrams"
+        ).split()
+        for name in positive:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise bad(name, "a positive integer")
+        if self.max_vocab is not None and (
+            not isinstance(self.max_vocab, int) or self.max_vocab < 1
+        ):
+            raise bad("max_vocab", "a positive integer")
+        for name in ("dropout", "word_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise bad(name, "a number in [0, 1)")
+        if not 0.0 < self.valid_fraction < 1.0:
+            raise bad("valid_fraction", "a number in (0, 1)")
+        if not self.learning_rate > 0:
+            raise bad("learning_rate", "a positive number")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
+            raise bad("seed", "a non-negative integer")
+        return self
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict, source: str = "config") -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"{source}: unknown setting(s) {', '.join(unknown)}")
+        return cls(**values)
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> TrainConfig:
+        try:
+            values = json.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: no such file") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise ConfigError(f"{path}: not a readable JSON file ({error})") from None
+        if not isinstance(values, dict):
+            raise ConfigError(f"{path}: expected a JSON object of settings")
+        return cls.from_dict(values, source=str(path))

@@ -1,0 +1,82 @@
+"""Embedding of a word from its hashed letter trigrams."""
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="slotkeras")
+class HashedWordEmbedding(keras.layers.Layer):
+    """Embeds each word as the mean of its letter-trigram embeddings.
+
+    This is the lecture's word hashing followed by a linear layer: the multi-hot
+    trigram vector of a word times a `[num_buckets + 1, output_dim]` matrix, divided
+    by the number of trigrams. Unseen words still get a vector from the trigrams
+    they share with known words.
+
+    Args:
+        num_buckets: number of hash buckets (ids run from 1 to `num_buckets`; 0 is
+            "no trigram").
+        output_dim: embedding width.
+        embeddings_initializer: default "uniform".
+        embeddings_regularizer: default None.
+
+    Call arguments:
+        trigram_ids: int tensor `[batch, time, max_trigrams]` from
+            `slotkeras.features.LetterTrigramHashing`.
+
+    Returns:
+        float tensor `[batch, time, output_dim]`; a word with no trigram (padding)
+        gives zeros. The layer computes a mask: time steps with at least one trigram.
+
+    Example:
+        >>> layer = HashedWordEmbedding(num_buckets=100, output_dim=8)
+        >>> layer(np.array([[[3, 7, 0], [0, 0, 0]]])).shape
+        (1, 2, 8)
+    """
+
+    def __init__(
+        self,
+        num_buckets,
+        output_dim,
+        embeddings_initializer="uniform",
+        embeddings_regularizer=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.num_buckets = num_buckets
+        self.output_dim = output_dim
+        self.embeddings_initializer = keras.initializers.get(embeddings_initializer)
+        self.embeddings_regularizer = keras.regularizers.get(embeddings_regularizer)
+        self.supports_masking = True
+
+    def build(self, input_shape):
+        self.embeddings = self.add_weight(
+            shape=(self.num_buckets + 1, self.output_dim),
+            initializer=self.embeddings_initializer,
+            regularizer=self.embeddings_regularizer,
+            name="embeddings",
+        )
+
+    def call(self, trigram_ids):
+        trigram_ids = ops.cast(trigram_ids, "int32")
+        present = ops.cast(ops.greater(trigram_ids, 0), self.compute_dtype)
+        vectors = ops.take(self.embeddings, trigram_ids, axis=0)
+        total = ops.sum(vectors * ops.expand_dims(present, -1), axis=-2)
+        count = ops.maximum(ops.sum(present, axis=-1, keepdims=True), 1.0)
+        return total / count
+
+    def compute_mask(self, trigram_ids, mask=None):
+        return ops.any(ops.greater(trigram_ids, 0), axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.output_dim,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            num_buckets=self.num_buckets,
+            output_dim=self.output_dim,
+            embeddings_initializer=keras.initializers.serialize(self.embeddings_initializer),
+            embeddings_regularizer=keras.regularizers.serialize(self.embeddings_regularizer),
+        )
+        return config

@@ -1,0 +1,160 @@
+"""The model factory: word encoder -> recurrent stack -> slot (and intent) heads."""
+
+from __future__ import annotations
+
+import keras
+
+from slotkeras.layers.hashed_word_embedding import HashedWordEmbedding
+from slotkeras.layers.masked_pooling import MaskedPooling
+from slotkeras.layers.utterance_context import BroadcastToTokens, PaddingMask
+
+KINDS = ("feedforward", "elman", "jordan", "gru", "lstm", "peephole_lstm")
+ENCODINGS = ("onehot", "hash", "both")
+OUTPUTS = ("softmax", "crf")
+
+
+def _invalid(name, value, expected):
+    return ValueError(
+        f"Received an invalid value for argument `{name}`, expected {expected}, got {value!r}."
+    )
+
+
+def recurrent_layer(kind: str, units: int, name: str, seed: int | None = None):
+    """One layer of the given kind returning a sequence (the lecture's networks).
+
+    Built-in LSTM and GRU keep their default activations and no recurrent dropout,
+    so that on a GPU Keras runs their fused cuDNN kernels.
+    """
+    if kind == "elman":
+        return keras.layers.SimpleRNN(units, return_sequences=True, name=name, seed=seed)
+    if kind == "gru":
+        return keras.layers.GRU(units, return_sequences=True, name=name, seed=seed)
+    if kind == "lstm":
+        return keras.layers.LSTM(units, return_sequences=True, name=name, seed=seed)
+    if kind == "jordan":
+        from slotkeras.layers import JordanRNN
+
+        return JordanRNN(units, return_sequences=True, name=name)
+    if kind == "peephole_lstm":
+        from slotkeras.layers import PeepholeLSTM
+
+        return PeepholeLSTM(units, return_sequences=True, name=name)
+    raise _invalid("model", kind, f"one of {', '.join(KINDS)}")
+
+
+def build_tagger(
+    *,
+    num_tags: int,
+    vocabulary_size: int,
+    num_intents: int = 0,
+    model: str = "lstm",
+    bidirectional: bool = True,
+    layers: int = 2,
+    units: int = 128,
+    encoding: str = "both",
+    embedding_dim: int = 100,
+    hash_buckets: int = 16384,
+    hash_dim: int = 64,
+    max_trigrams: int = 16,
+    dropout: float = 0.3,
+    output: str = "softmax",
+    slot_intent_feedback: bool = False,
+    seed: int | None = None,
+    name: str = "tagger",
+) -> keras.Model:
+    """Builds a slot tagger as a functional Keras model with every layer named.
+
+    Inputs (dict): `word_ids` int `[batch, time]` (1-of-N indices, 0 = padding,
+    1 = "Other") and `trigram_ids` int `[batch, time, max_trigrams]` (hashed letter
+    trigrams, 0 = none), as made by `slotkeras.features.TokenFeaturizer`.
+
+    Outputs (dict): `slots` `[batch, time, num_tags]` (probabilities with the softmax
+    output, emission scores with the CRF output) and, when `num_intents > 0`, `intent`
+    `[batch, num_intents]` probabilities.
+
+    Args:
+        num_tags: number of slot tags (BIO).
+        vocabulary_size: number of 1-of-N indices (padding + "Other" + lexicon).
+        num_intents: number of intents; 0 builds no intent head.
+        model: one of `KINDS`; "feedforward" has no memory (the lecture's baseline
+            that cannot tell "arrive Taipei" from "leave Taipei").
+        bidirectional: run each recurrent layer forwards and backwards and
+            concatenate (ignored by "feedforward", which sees one word at a time).
+        layers: number of stacked recurrent (or dense) layers.
+        units: units per layer and direction.
+        encoding: "onehot" (1-of-N with "Other"), "hash" (letter trigrams) or "both".
+        embedding_dim: width of the 1-of-N embedding.
+        hash_buckets, hash_dim, max_trigrams: word hashing settings.
+        dropout: dropout rate on the word vectors and between layers.
+        output: "softmax" (per-token) or "crf" (linear-chain CRF, Viterbi decoding).
+        slot_intent_feedback: with an intent head, feed the utterance vector back
+            into every token's slot classifier.
+        seed: seed of the dropout layers.
+        name: model name.
+    """
+    if model not in KINDS:
+        raise _invalid("model", model, f"one of {', '.join(KINDS)}")
+    if encoding not in ENCODINGS:
+        raise _invalid("encoding", encoding, f"one of {', '.join(ENCODINGS)}")
+    if output not in OUTPUTS:
+        raise _invalid("output", output, f"one of {', '.join(OUTPUTS)}")
+    for arg, value in (("layers", layers), ("units", units), ("num_tags", num_tags)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise _invalid(arg, value, "a positive integer")
+    if not 0.0 <= dropout < 1.0:
+        raise _invalid("dropout", dropout, "a number in [0, 1)")
+
+    word_ids = keras.Input(shape=(None,), dtype="int32", name="word_ids")
+    trigram_ids = keras.Input(shape=(None, max_trigrams), dtype="int32", name="trigram_ids")
+    mask = PaddingMask(name="padding_mask")(word_ids)
+
+    parts = []
+    if encoding in ("onehot", "both"):
+        parts.append(
+            keras.layers.Embedding(vocabulary_size, embedding_dim, name="word_embedding")(word_ids)
+        )
+    if encoding in ("hash", "both"):
+        parts.append(HashedWordEmbedding(hash_buckets, hash_dim, name="trigram_embedding")(trigram_ids))
+    x = parts[0] if len(parts) == 1 else keras.layers.Concatenate(name="word_vectors")(parts)
+    x = keras.layers.Dropout(dropout, seed=seed, name="word_dropout")(x)
+
+    for i in range(layers):
+        layer_name = f"{model}_{i + 1}"
+        if model == "feedforward":
+            x = keras.layers.Dense(units, activation="tanh", name=layer_name)(x)
+        else:
+            layer = recurrent_layer(model, units, layer_name, seed=seed)
+            if bidirectional:
+                layer = keras.layers.Bidirectional(layer, name=f"bi_{layer_name}")
+            x = layer(x, mask=mask)
+        x = keras.layers.Dropout(dropout, seed=seed, name=f"dropout_{i + 1}")(x)
+
+    outputs = {}
+    if num_intents:
+        pooled = MaskedPooling(name="utterance_pooling")(x, mask=mask)
+        outputs["intent"] = keras.layers.Dense(num_intents, activation="softmax", name="intent")(
+            pooled
+        )
+        if slot_intent_feedback:
+            context = keras.layers.Dense(units, activation="tanh", name="utterance_context")(pooled)
+            context = BroadcastToTokens(name="utterance_context_per_token")([context, x])
+            x = keras.layers.Concatenate(name="token_and_utterance")([x, context])
+
+    if output == "crf":
+        from slotkeras.layers.crf import CRF
+
+        emissions = keras.layers.Dense(num_tags, name="slot_scores")(x)
+        outputs["slots"] = CRF(num_tags, name="slots")(emissions, mask=mask)
+    else:
+        outputs["slots"] = keras.layers.Dense(num_tags, activation="softmax", name="slots")(x)
+
+    return keras.Model({"word_ids": word_ids, "trigram_ids": trigram_ids}, outputs, name=name)
+
+
+def build_end_to_end(featurizer, tagger: keras.Model, name: str = "slot_filler") -> keras.Model:
+    """Wraps a tagger with its featurizer: string tokens `[batch, time]` (padded
+    with "") in, the tagger's outputs out. This is what `model.keras` holds."""
+    tokens = keras.Input(shape=(None,), dtype="string", name="tokens")
+    features = featurizer(tokens)
+    outputs = tagger(features)
+    return keras.Model(tokens, outputs, name=name)
