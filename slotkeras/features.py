@@ -350,7 +350,13 @@ def make_dataset(
         padded_shapes = (padded_shapes, target_shapes)
         padding_values = (padding_values, target_padding)
 
-    ds = tf.data.Dataset.from_tensor_slices(element).cache()
+    def dense(*parts):
+        return tf.nest.map_structure(
+            lambda t: t.to_tensor() if isinstance(t, tf.RaggedTensor) else t,
+            parts[0] if len(parts) == 1 else parts,
+        )
+
+    ds = tf.data.Dataset.from_tensor_slices(element).map(dense).cache()
     if shuffle:
         ds = ds.shuffle(len(lengths), seed=seed, reshuffle_each_iteration=True)
         bounds = length_buckets(int(lengths.max()) if len(lengths) else 1)

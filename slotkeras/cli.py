@@ -1,0 +1,341 @@
+"""Command lines: train, evaluate, predict, convert.
+
+A user's mistake (bad flag, bad file, bad model folder) prints one line on stderr
+and exits with status 2, without a traceback and without writing anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+def _user_errors():
+    from slotkeras.config import ConfigError
+    from slotkeras.data import DataError
+    from slotkeras.predictor import ModelFolderError
+
+    return (ConfigError, DataError, ModelFolderError)
+
+
+class UsageError(Exception):
+    """A bad command line."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and raises instead of exiting."""
+
+    def error(self, message):
+        raise UsageError(f"{self.prog}: {message} (see --help)")
+
+
+def _quiet_tensorflow():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+
+def run_cli(main, argv=None) -> int:
+    """Runs `main(argv)`, turning user errors into one line on stderr and status 2."""
+    _quiet_tensorflow()
+    try:
+        return main(argv) or 0
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:
+        if isinstance(error, _user_errors()):
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        from slotkeras.training import TrainingError
+
+        if isinstance(error, TrainingError):
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        raise
+
+
+def _add_format_flags(parser):
+    parser.add_argument("--format", default="auto",
+                        choices=["auto", "utterance_csv", "token_csv", "folder", "conll"],
+                        help="input format (default: from the file)")
+    parser.add_argument("--text-column", default="text")
+    parser.add_argument("--tags-column", default="tags")
+    parser.add_argument("--intent-column", default="intent")
+    parser.add_argument("--sentence-id-column", default="sentence_id")
+    parser.add_argument("--token-column", default="token")
+    parser.add_argument("--tag-column", default="tag")
+
+
+def _reader_options(args) -> dict:
+    return dict(
+        format=args.format,
+        text_column=args.text_column,
+        tags_column=args.tags_column,
+        intent_column=args.intent_column,
+        sentence_id_column=args.sentence_id_column,
+        token_column=args.token_column,
+        tag_column=args.tag_column,
+    )
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _non_negative_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def _rate(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
+    return value
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+# Flags of train.py mapped to TrainConfig fields (flag dest == field name).
+def train_parser() -> Parser:
+    from slotkeras.config import STRATEGIES
+    from slotkeras.models import ENCODINGS, KINDS, OUTPUTS
+
+    p = Parser(prog="train.py", description="Train a slot-filling tagger.")
+    S = argparse.SUPPRESS  # unset flags keep the config file's or the default value
+    p.add_argument("--config", help="JSON file of settings (TrainConfig fields); flags override it")
+    p.add_argument("--train", default=S, help="training data (default: data/train.csv)")
+    p.add_argument("--valid", default=S, help="validation data (default: a fixed tenth of --train)")
+    p.add_argument("--output", default=S, help="model folder (default: models/default)")
+    _add_format_flags(p)
+    for action in p._actions:
+        if action.dest in ("format", "text_column", "tags_column", "intent_column",
+                           "sentence_id_column", "token_column", "tag_column"):
+            action.default = S
+    p.add_argument("--model", choices=KINDS, default=S, help="network kind (default: lstm)")
+    p.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=S)
+    p.add_argument("--layers", type=_positive_int, default=S)
+    p.add_argument("--units", type=_positive_int, default=S)
+    p.add_argument("--encoding", choices=ENCODINGS, default=S)
+    p.add_argument("--output-layer", choices=OUTPUTS, default=S)
+    p.add_argument("--epochs", type=_positive_int, default=S)
+    p.add_argument("--batch-size", type=_positive_int, default=S)
+    p.add_argument("--seed", type=_non_negative_int, default=S)
+    p.add_argument("--patience", type=_positive_int, default=S)
+    p.add_argument("--learning-rate", type=_positive_float, default=S)
+    p.add_argument("--dropout", type=_rate, default=S)
+    p.add_argument("--word-dropout", type=_rate, default=S)
+    p.add_argument("--embedding-dim", type=_positive_int, default=S)
+    p.add_argument("--hash-buckets", type=_positive_int, default=S)
+    p.add_argument("--hash-dim", type=_positive_int, default=S)
+    p.add_argument("--max-vocab", type=_positive_int, default=S)
+    p.add_argument("--min-count", type=_positive_int, default=S)
+    p.add_argument("--joint-intent", action=argparse.BooleanOptionalAction, default=S)
+    p.add_argument("--slot-intent-feedback", action=argparse.BooleanOptionalAction, default=S)
+    p.add_argument("--strategy", choices=STRATEGIES, default=S)
+    p.add_argument("--jit-compile", action=argparse.BooleanOptionalAction, default=S)
+    p.add_argument("--tensorboard", metavar="DIR", default=S, help="write TensorBoard logs")
+    p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=S,
+                   help="resume an interrupted run of the same command (default: on)")
+    p.add_argument("--export", action=argparse.BooleanOptionalAction, default=S,
+                   help="write the SavedModel (default: on)")
+    p.add_argument("--verbose", type=int, choices=[0, 1, 2], default=S)
+    p.add_argument("--test", help="held-out data to report on after training "
+                   "(default: the bundled held-out set when training on the bundled corpus)")
+    return p
+
+
+def config_from_args(args):
+    from slotkeras.config import TrainConfig
+
+    values = vars(args).copy()
+    config_file = values.pop("config", None)
+    values.pop("test", None)
+    base = TrainConfig.from_json(config_file).to_dict() if config_file else {}
+    base.update(values)
+    return TrainConfig.from_dict(base).validate()
+
+
+def train_main(argv=None) -> int:
+    args = train_parser().parse_args(argv)
+    config = config_from_args(args)
+    test_file = args.test
+    from slotkeras import data, evaluation, training
+
+    if test_file is not None:  # read it first: a bad file must fail before training
+        options = {f: getattr(config, f) for f in (
+            "format", "text_column", "tags_column", "intent_column",
+            "sentence_id_column", "token_column", "tag_column")}
+        test = data.read_utterances(test_file, **options)
+    metrics = training.train(config)
+    if test_file is not None:
+        from slotkeras.predictor import SlotFiller
+
+        filler = SlotFiller.load(config.output)
+        metrics["test"] = training._report(filler, test, filler.tags)
+        metrics["test_source"] = test_file
+    if "test" in metrics:
+        print(f"\nHeld-out report ({metrics['test_source']}):")
+        print(evaluation.format_report(metrics["test"]))
+    return 0
+
+
+def evaluate_parser() -> Parser:
+    p = Parser(prog="evaluate.py", description="Evaluate a trained tagger on held-out data.")
+    p.add_argument("--model", default="models/default", help="model folder")
+    p.add_argument("--data", default=None, help="held-out data (default: data/test.csv)")
+    _add_format_flags(p)
+    p.add_argument("--report-json", metavar="FILE", help="write the report as JSON")
+    p.add_argument("--errors", metavar="FILE", help="write utterances with a wrong tag")
+    p.add_argument("--plots", metavar="DIR", help="write training curves and per-slot F1 as PNG")
+    p.add_argument("--batch-size", type=_positive_int, default=256)
+    return p
+
+
+def evaluate_main(argv=None) -> int:
+    args = evaluate_parser().parse_args(argv)
+    from slotkeras import data, evaluation
+    from slotkeras.config import BUNDLED_TEST
+    from slotkeras.predictor import SlotFiller
+
+    source = args.data or BUNDLED_TEST
+    utterances = data.read_utterances(source, **_reader_options(args))
+    if args.plots:
+        _check_plotting()
+    filler = SlotFiller.load(args.model)
+    predictions = filler.predict([u.tokens for u in utterances], batch_size=args.batch_size)
+    has_intents = bool(filler.intents) and all(u.intent is not None for u in utterances)
+    result = evaluation.report(
+        [u.tags for u in utterances],
+        [p.tags for p in predictions],
+        [u.intent for u in utterances] if has_intents else None,
+        [p.intent for p in predictions] if has_intents else None,
+        known_tags=filler.tags,
+    )
+    print(evaluation.format_report(result))
+    if args.report_json:
+        _write_text(args.report_json, json.dumps(result, indent=2) + "\n")
+    if args.errors:
+        _write_text(args.errors, _errors_text(utterances, predictions))
+    if args.plots:
+        from slotkeras.plots import write_plots
+
+        for path in write_plots(Path(args.model), result, Path(args.plots)):
+            print(f"wrote {path}")
+    return 0
+
+
+def _check_plotting():
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise UsageError(
+            "evaluate.py: --plots needs matplotlib (pip install 'slotkeras[plots]')"
+        ) from None
+
+
+def _write_text(path, text):
+    path = Path(path)
+    if path.parent and not path.parent.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _errors_text(utterances, predictions) -> str:
+    lines = []
+    for i, (u, p) in enumerate(zip(utterances, predictions)):
+        if list(u.tags) == p.tags and (u.intent is None or p.intent in (None, u.intent)):
+            continue
+        lines.append(f"# utterance {i + 1}")
+        if u.intent is not None and p.intent is not None:
+            mark = "" if u.intent == p.intent else "  <-- intent"
+            lines.append(f"intent\t{u.intent}\t{p.intent}{mark}")
+        width = max(len(t) for t in u.tokens)
+        for token, gold, pred in zip(u.tokens, u.tags, p.tags):
+            mark = "" if gold == pred else "  <--"
+            lines.append(f"{token:<{width}}\t{gold}\t{pred}{mark}")
+        lines.append("")
+    return "token\tgold\tpredicted\n\n" + "\n".join(lines)
+
+
+def predict_main(argv=None) -> int:
+    p = Parser(prog="slotkeras predict", description="Tag utterances; prints JSON lines.")
+    p.add_argument("--model", default="models/default")
+    p.add_argument("texts", nargs="*", help="utterances (or use --file)")
+    p.add_argument("--file", help="a file of utterances (CSV with a text column, or any format)")
+    _add_format_flags(p)
+    args = p.parse_args(argv)
+    from slotkeras import data
+    from slotkeras.predictor import SlotFiller
+
+    if not args.texts and not args.file:
+        raise UsageError("slotkeras predict: give utterances or --file FILE")
+    token_lists, texts = [], []
+    if args.file:
+        for u in data.read_utterances(args.file, require_tags=False, **_reader_options(args)):
+            token_lists.append(list(u.tokens))
+            texts.append(" ".join(u.tokens))
+    for text in args.texts:
+        token_lists.append(text.split())
+        texts.append(text)
+    filler = SlotFiller.load(args.model)
+    for text, prediction in zip(texts, filler.predict(token_lists)):
+        print(json.dumps(prediction.to_json(text), ensure_ascii=False))
+    return 0
+
+
+def convert_main(argv=None) -> int:
+    p = Parser(prog="slotkeras convert", description="Convert any supported format to utterance CSV.")
+    p.add_argument("source")
+    p.add_argument("destination")
+    _add_format_flags(p)
+    args = p.parse_args(argv)
+    from slotkeras import data
+
+    count = data.convert(args.source, args.destination, **_reader_options(args))
+    print(f"wrote {count} utterances to {args.destination}")
+    return 0
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands = {
+        "train": train_main,
+        "evaluate": evaluate_main,
+        "predict": predict_main,
+        "convert": convert_main,
+    }
+    if not argv or argv[0] not in commands:
+        print("usage: python -m slotkeras {train,evaluate,predict,convert} ...", file=sys.stderr)
+        return 2
+    return run_cli(commands[argv[0]], argv[1:])
+

@@ -1,0 +1,188 @@
+"""A trained model folder, loaded for tagging; and the SavedModel export."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from slotkeras import features
+from slotkeras.data import iob_spans
+
+
+class ModelFolderError(ValueError):
+    """A model folder that cannot be used: names the folder and what is wrong."""
+
+
+@dataclass
+class Prediction:
+    tokens: list[str]
+    tags: list[str]
+    intent: str | None = None
+    intent_probability: float | None = None
+
+    def to_json(self, text: str | None = None) -> dict:
+        out = {"text": text if text is not None else " ".join(self.tokens)}
+        if self.intent is not None:
+            out["intent"] = self.intent
+            out["intent_probability"] = round(float(self.intent_probability), 4)
+        out["slots"] = [
+            {"slot": slot, "value": " ".join(self.tokens[start:end]), "start": start, "end": end}
+            for slot, start, end in iob_spans(self.tags)
+        ]
+        return out
+
+
+def find_crf(model: keras.Model):
+    """The CRF layer of a tagger (or of an end-to-end model around one), or None."""
+    from slotkeras.layers.crf import CRF
+
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        if isinstance(layer, CRF):
+            return layer
+    return None
+
+
+def make_decoder(model: keras.Model, num_intents: int):
+    """A function from model inputs to (tag ids, intent ids, intent probabilities):
+    Viterbi decoding with a CRF output, the most likely tag per token otherwise.
+
+    `model` is either the id-level tagger (inputs a dict of ids) or the end-to-end
+    model (inputs string tokens); the mask comes from the inputs' padding."""
+    crf = find_crf(model)
+
+    def decode(inputs):
+        outputs = model(inputs, training=False)
+        if isinstance(inputs, dict):
+            mask = tf.greater(inputs["word_ids"], 0)
+        else:
+            mask = tf.not_equal(inputs, "")
+        slots = outputs["slots"]
+        if crf is not None:
+            tag_ids = crf.decode(slots, mask)
+        else:
+            tag_ids = tf.argmax(slots, axis=-1, output_type=tf.int32)
+        tag_ids = tf.where(mask, tag_ids, tf.zeros_like(tag_ids))
+        if num_intents:
+            probs = outputs["intent"]
+            return tag_ids, tf.argmax(probs, axis=-1, output_type=tf.int32), tf.reduce_max(
+                probs, axis=-1
+            )
+        batch = tf.shape(tag_ids)[0]
+        return tag_ids, tf.zeros([batch], tf.int32), tf.ones([batch], tf.float32)
+
+    return decode
+
+
+class SlotFiller:
+    """A trained slot filler: the end-to-end Keras model and its label names."""
+
+    def __init__(self, model: keras.Model, tags: list[str], intents: list[str], config: dict):
+        self.model = model
+        self.tags = list(tags)
+        self.intents = list(intents)
+        self.config = config
+        decode = make_decoder(model, len(self.intents))
+        self._decode = tf.function(
+            decode,
+            input_signature=[tf.TensorSpec([None, None], tf.string)],
+            reduce_retracing=True,
+        )
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike) -> SlotFiller:
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise ModelFolderError(f"{folder}: no such model folder")
+        needed = ["model.keras", "labels.json", "config.json"]
+        missing = [name for name in needed if not (folder / name).is_file()]
+        if missing:
+            raise ModelFolderError(
+                f"{folder}: not a complete model folder (missing {', '.join(missing)})"
+            )
+        try:
+            labels = json.loads((folder / "labels.json").read_text(encoding="utf-8"))
+            config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+            tags, intents = labels["tags"], labels.get("intents", [])
+        except (ValueError, KeyError, TypeError) as error:
+            raise ModelFolderError(f"{folder}: unreadable labels.json or config.json ({error})")
+        import slotkeras.layers  # noqa: F401  (registers the custom layers)
+        import slotkeras.layers.crf  # noqa: F401
+
+        try:
+            model = keras.models.load_model(folder / "model.keras", compile=False)
+        except Exception as error:  # noqa: BLE001 - any failure means a broken file
+            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise ModelFolderError(f"{folder / 'model.keras'}: cannot be loaded ({first})")
+        return cls(model, tags, intents, config)
+
+    def predict_ids(self, token_lists, batch_size: int = 256):
+        """Tag ids, intent ids and intent probabilities for each utterance, in order."""
+        order = np.argsort([len(t) for t in token_lists], kind="stable")
+        tag_ids = [None] * len(token_lists)
+        intent_ids = np.zeros(len(token_lists), np.int64)
+        intent_probs = np.ones(len(token_lists), np.float32)
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            padded = features.pad_tokens([token_lists[i] for i in chunk]).astype(str)
+            tags, intents, probs = self._decode(tf.constant(padded))
+            tags = tags.numpy()
+            for row, i in enumerate(chunk):
+                tag_ids[i] = tags[row, : len(token_lists[i])]
+            intent_ids[chunk] = intents.numpy()
+            intent_probs[chunk] = probs.numpy()
+        return tag_ids, intent_ids, intent_probs
+
+    def predict(self, token_lists, batch_size: int = 256) -> list[Prediction]:
+        tag_ids, intent_ids, intent_probs = self.predict_ids(token_lists, batch_size)
+        out = []
+        for tokens, ids, intent, prob in zip(token_lists, tag_ids, intent_ids, intent_probs):
+            out.append(
+                Prediction(
+                    tokens=list(tokens),
+                    tags=[self.tags[i] for i in ids],
+                    intent=self.intents[intent] if self.intents else None,
+                    intent_probability=float(prob) if self.intents else None,
+                )
+            )
+        return out
+
+
+class _Serving(tf.Module):
+    """What the SavedModel holds: the end-to-end model, label names and `serve`."""
+
+    def __init__(self, filler: SlotFiller):
+        super().__init__()
+        self.model = filler.model
+        self.tag_names = tf.constant(filler.tags)
+        self.intent_names = tf.constant(filler.intents or [""])
+        self.has_intent = bool(filler.intents)
+        self._decode = make_decoder(filler.model, len(filler.intents))
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    def serve(self, text):
+        tokens = features.tokenize(text)
+        tag_ids, intent_ids, intent_probs = self._decode(tokens)
+        tags = tf.where(tf.equal(tokens, ""), "", tf.gather(self.tag_names, tag_ids))
+        outputs = {"tokens": tokens, "tags": tags}
+        if self.has_intent:
+            outputs["intent"] = tf.gather(self.intent_names, intent_ids)
+            outputs["intent_probability"] = intent_probs
+        return outputs
+
+
+def export_saved_model(filler: SlotFiller, path: str | os.PathLike) -> None:
+    """Writes a SavedModel whose signature `serve` (also `serving_default`) takes a
+    1-D string tensor of raw utterances and returns `tokens`, `tags` (2-D strings,
+    padded with "") and, with intents, `intent` and `intent_probability`.
+    Tokenization, lexicon lookup, hashing and decoding all run in the graph."""
+    module = _Serving(filler)
+    serve = module.serve.get_concrete_function()
+    tf.saved_model.save(
+        module, str(path), signatures={"serving_default": serve, "serve": serve}
+    )

@@ -1,0 +1,566 @@
+"""Training: data -> features -> model -> fit with validation slot F1 -> model folder.
+
+The model folder is written aside (`.NAME.partial/`) and renamed into place only
+when complete, so an existing `models/NAME` is never left half-written. The aside
+folder also holds a checkpoint after every epoch (weights, optimizer state, early
+stopping state): the same command run again after an interruption resumes there.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from slotkeras import data as sk_data
+from slotkeras import evaluation, features, models
+from slotkeras.config import BUNDLED_TEST, BUNDLED_TRAIN, TrainConfig
+from slotkeras.predictor import SlotFiller, export_saved_model, make_decoder
+
+
+class TrainingError(RuntimeError):
+    """Training could not finish (for example a non-finite loss); the message says why
+    and what was kept."""
+
+
+# Settings that may change between an interrupted run and its resumption.
+_RESUME_IGNORES = ("verbose", "resume", "tensorboard", "export", "epochs", "patience", "extra")
+
+
+@dataclass
+class Splits:
+    train: list
+    valid: list
+    test: list | None
+    test_source: str | None
+
+
+def _reader_options(config: TrainConfig) -> dict:
+    return dict(
+        format=config.format,
+        text_column=config.text_column,
+        tags_column=config.tags_column,
+        intent_column=config.intent_column,
+        sentence_id_column=config.sentence_id_column,
+        token_column=config.token_column,
+        tag_column=config.tag_column,
+    )
+
+
+def held_out_fraction(utterances: list, fraction: float):
+    """A fixed share of the utterances for validation: the same for every seed, so
+    runs with different seeds are compared on the same data."""
+    order = np.random.default_rng(12345).permutation(len(utterances))
+    n_valid = max(1, int(round(fraction * len(utterances))))
+    valid_idx = set(order[:n_valid].tolist())
+    train = [u for i, u in enumerate(utterances) if i not in valid_idx]
+    valid = [u for i, u in enumerate(utterances) if i in valid_idx]
+    return train, valid
+
+
+def load_splits(config: TrainConfig) -> Splits:
+    """Reads the training data (and validation / held-out data when given)."""
+    options = _reader_options(config)
+    source = Path(config.train)
+    test, test_source = None, None
+    if source.is_dir() and (source / "train").is_dir():
+        splits = sk_data.read_splits(source, **options)
+        train = splits["train"]
+        valid = splits.get("valid")
+        if "test" in splits:
+            test, test_source = splits["test"], str(source / "test")
+    else:
+        train = sk_data.read_utterances(source, **options)
+        valid = None
+    if config.valid is not None:
+        valid = sk_data.read_utterances(config.valid, **options)
+    if valid is None:
+        if len(train) < 2:
+            raise sk_data.DataError(source, "too few utterances to hold out a validation set")
+        train, valid = held_out_fraction(train, config.valid_fraction)
+    if test is None and os.path.normpath(config.train) == os.path.normpath(BUNDLED_TRAIN):
+        if Path(BUNDLED_TEST).is_file():
+            test, test_source = sk_data.read_utterances(BUNDLED_TEST), BUNDLED_TEST
+    return Splits(train, valid, test, test_source)
+
+
+def make_strategy(name: str) -> tf.distribute.Strategy:
+    """The tf.distribute strategy for `--strategy`."""
+    gpus = tf.config.list_logical_devices("GPU")
+    if name == "auto":
+        tf_config = json.loads(os.environ.get("TF_CONFIG", "{}") or "{}")
+        workers = tf_config.get("cluster", {}).get("worker", [])
+        if len(workers) > 1:
+            name = "multi_worker"
+        elif len(gpus) > 1:
+            name = "mirrored"
+        else:
+            return tf.distribute.get_strategy()
+    if name == "one_device":
+        return tf.distribute.OneDeviceStrategy("/gpu:0" if gpus else "/cpu:0")
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise ValueError(f"Received an invalid value for `strategy`, got {name!r}.")
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not getattr(resolver, "task_type", None):
+        return True
+    return resolver.task_type == "chief" or (
+        resolver.task_type == "worker" and resolver.task_id == 0
+    )
+
+
+def describe_devices(strategy: tf.distribute.Strategy) -> str:
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        names = []
+        for gpu in gpus:
+            details = tf.config.experimental.get_device_details(gpu)
+            names.append(details.get("device_name", gpu.name))
+        where = f"{len(gpus)} GPU(s): {', '.join(names)}"
+    else:
+        where = f"CPU ({os.cpu_count()} cores)"
+    return f"{where}; strategy {type(strategy).__name__}, {strategy.num_replicas_in_sync} replica(s)"
+
+
+def _atomic_write_bytes(path: Path, payload: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as handle:
+        handle.write(payload)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    _atomic_write_bytes(path, text.encode("utf-8"))
+
+
+class Checkpoint:
+    """Weights, optimizer state and early-stopping state after each epoch, written
+    atomically (a `kill -9` leaves either the old or the new checkpoint)."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.path = folder / "checkpoint.npz"
+        self.state_path = folder / "state.json"
+
+    def exists(self) -> bool:
+        return self.path.is_file() and self.state_path.is_file()
+
+    def save(self, model: keras.Model, state: dict) -> None:
+        arrays = {f"w{i}": np.asarray(w) for i, w in enumerate(model.get_weights())}
+        optimizer = model.optimizer
+        if optimizer is not None and optimizer.built:
+            for i, v in enumerate(optimizer.variables):
+                arrays[f"o{i}"] = np.asarray(v)
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        _atomic_write_bytes(self.path, buffer.getvalue())
+        _atomic_write_text(self.state_path, json.dumps(state))
+
+    def restore(self, model: keras.Model) -> dict:
+        state = json.loads(self.state_path.read_text(encoding="utf-8"))
+        with np.load(self.path) as arrays:
+            n_weights = sum(1 for k in arrays.files if k.startswith("w"))
+            model.set_weights([arrays[f"w{i}"] for i in range(n_weights)])
+            opt_keys = sorted((k for k in arrays.files if k.startswith("o")), key=lambda k: int(k[1:]))
+            if opt_keys:
+                optimizer = model.optimizer
+                if not optimizer.built:
+                    optimizer.build(model.trainable_variables)
+                for variable, key in zip(optimizer.variables, opt_keys):
+                    variable.assign(arrays[key])
+        return state
+
+
+def save_weights_npz(model: keras.Model, path: Path) -> None:
+    buffer = io.BytesIO()
+    np.savez(buffer, *model.get_weights())
+    _atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_weights_npz(model: keras.Model, path: Path) -> None:
+    with np.load(path) as arrays:
+        model.set_weights([arrays[f"arr_{i}"] for i in range(len(arrays.files))])
+
+
+class ValidationF1(keras.callbacks.Callback):
+    """Span-level slot F1 on the validation split after every epoch (`val_slot_f1`
+    in the logs and the progress bar), early stopping on it with the best weights
+    kept, a stop on a non-finite loss, and the resumable checkpoint."""
+
+    def __init__(
+        self,
+        dataset,
+        gold_tags,
+        gold_intents,
+        tag_names,
+        num_intents,
+        patience,
+        work_dir: Path | None,
+        checkpoint: Checkpoint | None,
+        state: dict | None = None,
+    ):
+        super().__init__()
+        self.dataset = dataset
+        self.gold_tags = gold_tags
+        self.gold_intents = gold_intents
+        self.tag_names = tag_names
+        self.num_intents = num_intents
+        self.patience = patience
+        self.work_dir = work_dir
+        self.checkpoint = checkpoint
+        state = state or {}
+        self.best = state.get("best", -1.0)
+        self.best_epoch = state.get("best_epoch", -1)
+        self.wait = state.get("wait", 0)
+        self.rows = state.get("history", [])
+        self.best_weights = None
+        self.failure = None
+        self._decode = None
+
+    def evaluate(self):
+        if self._decode is None:
+            self._decode = tf.function(
+                make_decoder(self.model, self.num_intents), reduce_retracing=True
+            )
+        predicted, intents = [], []
+        for inputs in self.dataset:
+            tag_ids, intent_ids, _ = self._decode(inputs)
+            lengths = tf.reduce_sum(tf.cast(inputs["word_ids"] > 0, tf.int32), axis=1).numpy()
+            for row, length in zip(tag_ids.numpy(), lengths):
+                predicted.append([self.tag_names[i] for i in row[:length]])
+            intents.extend(intent_ids.numpy().tolist())
+        f1 = evaluation.slot_f1(self.gold_tags, predicted)
+        intent_acc = None
+        if self.num_intents and self.gold_intents is not None:
+            hits = sum(int(g == p) for g, p in zip(self.gold_intents, intents))
+            intent_acc = 100.0 * hits / max(len(intents), 1)
+        return f1, intent_acc
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs if logs is not None else {}
+        loss = logs.get("loss")
+        if loss is not None and not math.isfinite(loss):
+            self.failure = (
+                f"training loss became {loss} in epoch {epoch + 1}; stopped and kept the "
+                f"model of epoch {self.best_epoch + 1} (validation slot F1 {self.best:.2f})"
+                if self.best_epoch >= 0
+                else f"training loss became {loss} in epoch {epoch + 1}, before any good epoch"
+            )
+            self.model.stop_training = True
+            return
+        f1, intent_acc = self.evaluate()
+        logs["val_slot_f1"] = f1
+        if intent_acc is not None:
+            logs["val_intent_accuracy"] = intent_acc
+        row = {"epoch": epoch + 1}
+        row.update({k: float(v) for k, v in logs.items()})
+        self.rows.append(row)
+        if f1 > self.best:
+            self.best, self.best_epoch, self.wait = f1, epoch, 0
+            self.best_weights = self.model.get_weights()
+            if self.work_dir is not None:
+                save_weights_npz(self.model, self.work_dir / "best.weights.npz")
+        else:
+            self.wait += 1
+            if self.wait >= self.patience:
+                self.model.stop_training = True
+        if self.checkpoint is not None:
+            self.checkpoint.save(
+                self.model,
+                {
+                    "epoch": epoch + 1,
+                    "best": self.best,
+                    "best_epoch": self.best_epoch,
+                    "wait": self.wait,
+                    "history": self.rows,
+                    "stopped": bool(self.model.stop_training),
+                },
+            )
+
+    def restore_best(self):
+        if self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+        elif self.work_dir is not None and (self.work_dir / "best.weights.npz").is_file():
+            load_weights_npz(self.model, self.work_dir / "best.weights.npz")
+
+
+def _dataset_arrays(featurizer, utterances, tag_vocab, intent_vocab):
+    token_lists = [u.tokens for u in utterances]
+    word_ids, trigram_ids = features.featurize(featurizer, token_lists)
+    slot_ids = [tag_vocab.encode(u.tags, unknown=0) for u in utterances]
+    intent_ids = None
+    if intent_vocab is not None:
+        intent_ids = [intent_vocab.index.get(u.intent, 0) for u in utterances]
+    return word_ids, trigram_ids, slot_ids, intent_ids
+
+
+def _word_dropout(rate: float, seed: int):
+    def apply(inputs, targets):
+        word_ids = inputs["word_ids"]
+        drop = tf.random.uniform(tf.shape(word_ids), seed=seed) < rate
+        word_ids = tf.where(drop & (word_ids > features.OTHER_INDEX), features.OTHER_INDEX, word_ids)
+        return {**inputs, "word_ids": word_ids}, targets
+
+    return apply
+
+
+def write_history_csv(path: Path, rows: list[dict]) -> None:
+    keys = []
+    for row in rows:
+        keys.extend(k for k in row if k not in keys)
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=keys, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    _atomic_write_text(path, out.getvalue())
+
+
+def _run_key(config: TrainConfig) -> dict:
+    values = config.to_dict()
+    for key in _RESUME_IGNORES:
+        values.pop(key, None)
+    return values
+
+
+def train(config: TrainConfig, log=print) -> dict:
+    """Trains a tagger as configured and writes the model folder. Returns the final
+    validation metrics (also in `metrics.json`), with the held-out report under
+    `test` when a held-out set is known."""
+    config.validate()
+    started = time.time()
+    keras.utils.set_random_seed(config.seed)
+    tf.config.experimental.enable_op_determinism()
+
+    splits = load_splits(config)
+    strategy = make_strategy(config.strategy)
+    chief = is_chief(strategy)
+    log(f"Training on {describe_devices(strategy)}")
+
+    output = Path(config.output)
+    work_dir = output.parent / f".{output.name}.partial"
+    if not chief:
+        resolver = strategy.cluster_resolver
+        work_dir = output.parent / f".{output.name}.partial-{resolver.task_type}-{resolver.task_id}"
+    work_dir.mkdir(parents=True, exist_ok=True)
+    run_file = work_dir / "run.json"
+    checkpoint = Checkpoint(work_dir)
+    resumable = (
+        config.resume
+        and checkpoint.exists()
+        and run_file.is_file()
+        and json.loads(run_file.read_text(encoding="utf-8")) == _run_key(config)
+    )
+    if not resumable:
+        for child in work_dir.iterdir():
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
+        _atomic_write_text(run_file, json.dumps(_run_key(config)))
+
+    # --- features and labels, adapted on the training split only ---
+    vocabulary = features.build_vocabulary(
+        (u.tokens for u in splits.train),
+        lowercase=config.lowercase,
+        min_count=config.min_count,
+        max_size=config.max_vocab,
+    )
+    featurizer = features.TokenFeaturizer(
+        vocabulary,
+        lowercase=config.lowercase,
+        num_buckets=config.hash_buckets,
+        max_trigrams=config.max_trigrams,
+        name="token_featurizer",
+    )
+    tag_vocab = features.LabelVocabulary.from_tags(u.tags for u in splits.train)
+    has_intents = config.joint_intent and all(u.intent is not None for u in splits.train)
+    intent_vocab = (
+        features.LabelVocabulary.from_labels(u.intent for u in splits.train) if has_intents else None
+    )
+    num_intents = len(intent_vocab) if intent_vocab else 0
+    log(
+        f"{len(splits.train)} training and {len(splits.valid)} validation utterances; "
+        f"{len(vocabulary)} words (+ Other), {len(tag_vocab)} tags, {num_intents} intents"
+    )
+
+    train_arrays = _dataset_arrays(featurizer, splits.train, tag_vocab, intent_vocab)
+    valid_arrays = _dataset_arrays(featurizer, splits.valid, tag_vocab, intent_vocab)
+    global_batch = config.batch_size * strategy.num_replicas_in_sync
+    train_ds = features.make_dataset(
+        *train_arrays,
+        batch_size=global_batch,
+        shuffle=True,
+        seed=config.seed,
+        max_trigrams=config.max_trigrams,
+    )
+    if config.word_dropout > 0 and config.encoding != "hash":
+        train_ds = train_ds.map(_word_dropout(config.word_dropout, config.seed))
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    train_ds = train_ds.with_options(options)
+    valid_order = np.argsort([len(u.tokens) for u in splits.valid], kind="stable")
+    valid_sorted = [splits.valid[i] for i in valid_order]
+    word_ids, trigram_ids, _, _ = _dataset_arrays(featurizer, valid_sorted, tag_vocab, intent_vocab)
+    valid_ds = features.make_dataset(
+        word_ids, trigram_ids, batch_size=256, max_trigrams=config.max_trigrams
+    )
+
+    with strategy.scope():
+        tagger = models.build_tagger(
+            num_tags=len(tag_vocab),
+            vocabulary_size=featurizer.vocabulary_size,
+            num_intents=num_intents,
+            model=config.model,
+            bidirectional=config.bidirectional,
+            layers=config.layers,
+            units=config.units,
+            encoding=config.encoding,
+            embedding_dim=config.embedding_dim,
+            hash_buckets=config.hash_buckets,
+            hash_dim=config.hash_dim,
+            max_trigrams=config.max_trigrams,
+            dropout=config.dropout,
+            output=config.output_layer,
+            slot_intent_feedback=config.slot_intent_feedback,
+            seed=config.seed,
+        )
+        if config.output_layer == "crf":
+            from slotkeras.layers.crf import CRFLoss
+            from slotkeras.predictor import find_crf
+
+            slot_loss = CRFLoss(find_crf(tagger))
+        else:
+            slot_loss = keras.losses.SparseCategoricalCrossentropy(ignore_class=features.LABEL_PAD)
+        losses = {"slots": slot_loss}
+        weights = {"slots": 1.0}
+        if num_intents:
+            losses["intent"] = keras.losses.SparseCategoricalCrossentropy()
+            weights["intent"] = config.intent_loss_weight
+        tagger.compile(
+            optimizer=keras.optimizers.Adam(config.learning_rate, clipnorm=config.clipnorm),
+            loss=losses,
+            loss_weights=weights,
+            jit_compile=config.jit_compile,
+        )
+
+    state = None
+    initial_epoch = 0
+    if resumable:
+        state = checkpoint.restore(tagger)
+        initial_epoch = state["epoch"]
+        log(f"Resuming from the checkpoint of epoch {initial_epoch} in {work_dir}")
+
+    f1_callback = ValidationF1(
+        valid_ds,
+        [list(u.tags) for u in valid_sorted],
+        [intent_vocab.index.get(u.intent, -1) for u in valid_sorted] if intent_vocab else None,
+        tag_vocab.labels,
+        num_intents,
+        config.patience,
+        work_dir,
+        checkpoint,
+        state,
+    )
+    callbacks = [f1_callback]
+    if config.tensorboard and chief:
+        callbacks.append(keras.callbacks.TensorBoard(config.tensorboard))
+    already_done = bool(state and state.get("stopped")) or initial_epoch >= config.epochs
+    if not already_done:
+        tagger.fit(
+            train_ds,
+            epochs=config.epochs,
+            initial_epoch=initial_epoch,
+            callbacks=callbacks,
+            verbose=config.verbose,
+        )
+    if f1_callback.failure is not None:
+        f1_callback.restore_best()
+        if f1_callback.best_epoch < 0:
+            raise TrainingError(f1_callback.failure + "; nothing was written")
+        log("warning: " + f1_callback.failure)
+    f1_callback.restore_best()
+    train_seconds = time.time() - started
+
+    # --- the model folder, written aside and renamed into place ---
+    filler = SlotFiller(
+        models.build_end_to_end(featurizer, tagger),
+        tag_vocab.labels,
+        intent_vocab.labels if intent_vocab else [],
+        config.to_dict(),
+    )
+    valid_report = _report(filler, splits.valid, tag_vocab.labels)
+    metrics = {
+        "validation": valid_report,
+        "best_epoch": f1_callback.best_epoch + 1,
+        "epochs_trained": len(f1_callback.rows),
+        "train_seconds": round(train_seconds, 2),
+        "parameters": int(tagger.count_params()),
+        "train_utterances": len(splits.train),
+        "valid_utterances": len(splits.valid),
+        "stopped_early": f1_callback.wait >= config.patience,
+        "failure": f1_callback.failure,
+    }
+    if chief:
+        final = work_dir / "model"
+        if final.exists():
+            shutil.rmtree(final)
+        final.mkdir()
+        filler.model.save(final / "model.keras")
+        (final / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+        labels = {"tags": tag_vocab.labels, "intents": filler.intents}
+        (final / "labels.json").write_text(json.dumps(labels, indent=2, ensure_ascii=False) + "\n")
+        write_history_csv(final / "history.csv", f1_callback.rows)
+        (final / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        if config.export:
+            export_saved_model(filler, final / "saved_model")
+        replace_folder(final, output)
+        shutil.rmtree(work_dir, ignore_errors=True)
+        log(
+            f"Saved {output} (best epoch {metrics['best_epoch']}, validation slot F1 "
+            f"{valid_report['slot_f1']:.2f}, {train_seconds:.1f} s)"
+        )
+    else:
+        shutil.rmtree(work_dir, ignore_errors=True)
+    if splits.test is not None:
+        metrics["test"] = _report(filler, splits.test, tag_vocab.labels)
+        metrics["test_source"] = splits.test_source
+    return metrics
+
+
+def _report(filler: SlotFiller, utterances, known_tags) -> dict:
+    predictions = filler.predict([u.tokens for u in utterances])
+    return evaluation.report(
+        [u.tags for u in utterances],
+        [p.tags for p in predictions],
+        [u.intent for u in utterances] if filler.intents else None,
+        [p.intent for p in predictions] if filler.intents else None,
+        known_tags=known_tags,
+    )
+
+
+def replace_folder(new: Path, target: Path) -> None:
+    """Moves the complete folder `new` to `target`, replacing what was there with two
+    renames; the old folder is deleted only after the new one is in place."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    old = target.parent / f".{target.name}.old"
+    if old.exists():
+        shutil.rmtree(old)
+    if target.exists():
+        os.replace(target, old)
+    os.replace(new, target)
+    if old.exists():
+        shutil.rmtree(old)
