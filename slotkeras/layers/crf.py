@@ -1,0 +1,323 @@
+"""Linear-chain conditional random field on top of per-token emission scores."""
+
+import numbers
+
+import keras
+import tensorflow as tf
+from keras import initializers
+
+
+def _check_positive_int(name, value):
+    """Returns `value` as an `int`, raising a Keras-style error unless positive."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+        raise ValueError(
+            f"Received an invalid value for argument `{name}`, "
+            f"expected a positive integer, got {value}."
+        )
+    return int(value)
+
+
+@keras.saving.register_keras_serializable(package="slotkeras")
+class CRF(keras.layers.Layer):
+    """Linear-chain conditional random field over per-token emission scores.
+
+    The layer holds the transition scores of a linear-chain CRF and scores a
+    tag sequence `y` for emission scores `e` (the logits of the layer below,
+    `[batch, time, num_tags]`) as
+
+    ```
+    score(y) = start[y_0] + sum_t e[t, y_t] + sum_t transitions[y_{t-1}, y_t]
+               + end[y_last]
+    log p(y | e) = score(y) - logsumexp over all paths y' of score(y')
+    ```
+
+    The normaliser comes from the forward algorithm in log space and the best
+    path from the Viterbi algorithm; both loop over time only (a TensorFlow
+    while loop) and are vectorised over the batch and the tags, so they run
+    in a `tf.function` or SavedModel with unknown batch and time sizes and
+    under XLA (`jit_compile=True`).
+
+    Calling the layer is the identity: the model's output stays the emission
+    scores, and the CRF's weights are trained through `CRFLoss` (which calls
+    `log_likelihood`). Use `decode` on the model's output to get tags.
+
+    Args:
+        num_tags: Positive integer, number of tags (the last dimension of the
+            emission scores).
+        transitions_initializer: Initializer for `transitions`,
+            `start_transitions` and `end_transitions`. Default: `"zeros"`
+            (the log-likelihood is concave in these weights, so no symmetry
+            needs breaking; at zero the model starts as a per-token softmax
+            tagger).
+        **kwargs: Base layer keyword arguments, such as `name`.
+
+    Weights:
+        transitions: `[num_tags, num_tags]`, score of tag `i` followed by
+            tag `j` at `[i, j]`.
+        start_transitions: `[num_tags]`, score of starting with each tag.
+        end_transitions: `[num_tags]`, score of ending with each tag.
+
+    Call arguments:
+        emissions: float tensor `[batch, time, num_tags]`, returned unchanged.
+        mask: bool tensor `[batch, time]` (optional), passed on unchanged.
+
+    Masking:
+        `log_likelihood` and `decode` take a bool `mask` `[batch, time]`, True
+        on real tokens. Masked positions are skipped: the sequence is the
+        real tokens in order, so right padding (the usual case) and left
+        padding both work. A sequence with no real token has log-likelihood 0
+        and decodes to all zeros. Padded positions always decode to 0.
+
+    Example:
+        >>> crf = CRF(num_tags=5)
+        >>> emissions = np.random.randn(2, 7, 5).astype("float32")
+        >>> mask = np.arange(7) < np.array([[7], [3]])
+        >>> crf(emissions).shape
+        (2, 7, 5)
+        >>> crf.decode(emissions, mask).shape  # int32, 0 after each length
+        TensorShape([2, 7])
+        >>> crf.log_likelihood(emissions, np.zeros((2, 7), "int32"), mask).shape
+        TensorShape([2])
+
+    References:
+        - Lafferty, McCallum and Pereira, "Conditional Random Fields:
+          Probabilistic Models for Segmenting and Labeling Sequence Data",
+          ICML 2001.
+        - Lample et al., "Neural Architectures for Named Entity Recognition",
+          NAACL 2016 (the BiLSTM-CRF tagger).
+    """
+
+    def __init__(self, num_tags, transitions_initializer="zeros", **kwargs):
+        super().__init__(**kwargs)
+        self.num_tags = _check_positive_int("num_tags", num_tags)
+        self.transitions_initializer = initializers.get(transitions_initializer)
+        self.supports_masking = True
+
+    def build(self, input_shape):
+        if input_shape is not None and input_shape[-1] not in (None, self.num_tags):
+            raise ValueError(
+                "Received an invalid value for argument `emissions`, expected "
+                f"the last dimension to be num_tags={self.num_tags}, got shape "
+                f"{tuple(input_shape)}."
+            )
+        n = self.num_tags
+        self.transitions = self.add_weight(
+            shape=(n, n), initializer=self.transitions_initializer, name="transitions"
+        )
+        self.start_transitions = self.add_weight(
+            shape=(n,), initializer=self.transitions_initializer, name="start_transitions"
+        )
+        self.end_transitions = self.add_weight(
+            shape=(n,), initializer=self.transitions_initializer, name="end_transitions"
+        )
+
+    def call(self, emissions, mask=None):
+        return emissions
+
+    def compute_mask(self, inputs, mask=None):
+        return mask
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_tags": self.num_tags,
+                "transitions_initializer": initializers.serialize(self.transitions_initializer),
+            }
+        )
+        return config
+
+    def _prepare(self, emissions, mask):
+        """Float32 time-major emissions and mask, plus the weights as tensors."""
+        emissions = tf.convert_to_tensor(emissions)
+        if not self.built:
+            self.build(emissions.shape)
+        emissions = tf.cast(emissions, tf.float32)
+        if mask is None:
+            mask = tf.ones(tf.shape(emissions)[:2], dtype=tf.bool)
+        mask = tf.cast(mask, tf.bool)
+        weights = [
+            tf.cast(tf.convert_to_tensor(w), tf.float32)
+            for w in (self.transitions, self.start_transitions, self.end_transitions)
+        ]
+        return (
+            tf.transpose(emissions, [1, 0, 2]),
+            tf.transpose(mask, [1, 0]),
+            *weights,
+        )
+
+    def log_likelihood(self, emissions, tags, mask=None):
+        """Log-probability of each tag sequence, `log p(tags | emissions)`.
+
+        Args:
+            emissions: float tensor `[batch, time, num_tags]`.
+            tags: int tensor `[batch, time]`; values at masked positions are
+                ignored (they may be -1).
+            mask: bool tensor `[batch, time]`, True on real tokens. Default:
+                all True.
+
+        Returns:
+            float32 tensor `[batch]`, 0 for sequences with no real token.
+        """
+        emissions, mask, transitions, start, end = self._prepare(emissions, mask)
+        tags = tf.transpose(tf.cast(tags, tf.int32), [1, 0])
+        tags = tf.where(mask, tags, tf.zeros_like(tags))
+        batch_size = tf.shape(emissions)[1]
+        incoming = tf.transpose(transitions)  # [j, i]: score of i -> j
+
+        def step(carry, inputs):
+            alpha, score, prev_tag, seen = carry
+            emission, is_real, tag = inputs
+            # Forward algorithm: alpha[b, j] = log-sum of all paths ending in j,
+            # reduced over the contiguous last axis (previous tag i).
+            next_alpha = tf.reduce_logsumexp(alpha[:, None, :] + incoming[None], axis=2) + emission
+            next_alpha = tf.where(seen[:, None], next_alpha, start[None] + emission)
+            # Score of the given path.
+            transition = tf.where(
+                seen,
+                tf.gather_nd(transitions, tf.stack([prev_tag, tag], axis=-1)),
+                tf.gather(start, tag),
+            )
+            next_score = score + transition + tf.gather(emission, tag, batch_dims=1)
+            return (
+                tf.where(is_real[:, None], next_alpha, alpha),
+                tf.where(is_real, next_score, score),
+                tf.where(is_real, tag, prev_tag),
+                seen | is_real,
+            )
+
+        initial = (
+            tf.zeros([batch_size, self.num_tags], tf.float32),
+            tf.zeros([batch_size], tf.float32),
+            tf.zeros([batch_size], tf.int32),
+            tf.zeros([batch_size], tf.bool),
+        )
+        alpha, score, last_tag, seen = tf.foldl(step, (emissions, mask, tags), initial)
+        log_partition = tf.reduce_logsumexp(alpha + end[None], axis=1)
+        path_score = score + tf.gather(end, last_tag)
+        return tf.where(seen, path_score - log_partition, tf.zeros_like(path_score))
+
+    def decode(self, emissions, mask=None):
+        """Most likely tag sequence of each example (Viterbi).
+
+        Args:
+            emissions: float tensor `[batch, time, num_tags]`.
+            mask: bool tensor `[batch, time]`, True on real tokens. Default:
+                all True.
+
+        Returns:
+            int32 tensor `[batch, time]`, 0 at masked positions.
+        """
+        emissions, mask, transitions, start, end = self._prepare(emissions, mask)
+        batch_size = tf.shape(emissions)[1]
+        identity = tf.broadcast_to(
+            tf.range(self.num_tags, dtype=tf.int32)[None], [batch_size, self.num_tags]
+        )
+
+        def step(carry, inputs):
+            delta, seen, _ = carry
+            emission, is_real = inputs
+            # candidates[b, i, j]: best path ending in i, then i -> j.
+            candidates = delta[:, :, None] + transitions[None]
+            best_prev = tf.argmax(candidates, axis=1, output_type=tf.int32)
+            next_delta = tf.reduce_max(candidates, axis=1) + emission
+            next_delta = tf.where(seen[:, None], next_delta, start[None] + emission)
+            # Skipped steps and first steps point back to the same tag, so
+            # the backtrace carries the tag through padding unchanged.
+            backpointer = tf.where((is_real & seen)[:, None], best_prev, identity)
+            return (
+                tf.where(is_real[:, None], next_delta, delta),
+                seen | is_real,
+                backpointer,
+            )
+
+        initial = (
+            tf.zeros([batch_size, self.num_tags], tf.float32),
+            tf.zeros([batch_size], tf.bool),
+            identity,
+        )
+        deltas, _, backpointers = tf.scan(step, (emissions, mask), initial)
+        last_tag = tf.argmax(deltas[-1] + end[None], axis=1, output_type=tf.int32)
+
+        # tag[t] = backpointers[t + 1][tag[t + 1]], walking from the end.
+        shifted = tf.concat([backpointers[1:], identity[None]], axis=0)
+        path = tf.scan(
+            lambda tag, pointers: tf.gather(pointers, tag, batch_dims=1),
+            shifted,
+            last_tag,
+            reverse=True,
+        )
+        path = tf.transpose(path, [1, 0])
+        mask = tf.transpose(mask, [1, 0])
+        return tf.where(mask, path, tf.zeros_like(path))
+
+
+@keras.saving.register_keras_serializable(package="slotkeras")
+class CRFLoss(keras.losses.Loss):
+    """Negative log-likelihood of the gold tags under a `CRF` layer.
+
+    Args:
+        crf: The `CRF` layer whose transitions score the paths (the layer the
+            model's output comes from).
+        name: Name of the loss. Default: `"crf_loss"`.
+        **kwargs: Base loss keyword arguments (`reduction`, `dtype`). The
+            default reduction averages the per-sequence losses over the batch.
+
+    Call arguments:
+        y_true: int tensor `[batch, time]`, gold tags, -1 on padding.
+        y_pred: float tensor `[batch, time, num_tags]`, the emission scores.
+
+    Masking:
+        Padding is read from `y_true` (`y_true >= 0` marks real tokens); any
+        Keras mask on `y_pred` is not applied to the per-sequence losses.
+
+    Saving:
+        The loss holds a layer, which a config cannot carry. A model compiled
+        with it saves and loads, but the reloaded loss is unbound: compile the
+        reloaded model again with `CRFLoss(model.get_layer(crf_name))` before
+        `fit` or `evaluate`.
+
+    Example:
+        >>> model.compile("adam", loss=CRFLoss(model.get_layer("crf")))
+    """
+
+    def __init__(self, crf, name="crf_loss", **kwargs):
+        super().__init__(name=name, **kwargs)
+        if crf is not None and not isinstance(crf, CRF):
+            raise ValueError(
+                f"Received an invalid value for argument `crf`, expected a CRF layer, got {crf}."
+            )
+        self.crf = crf
+        self._crf_name = None if crf is None else crf.name
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        # A [batch, time] Keras mask on y_pred would be applied to the
+        # [batch] losses; y_true already carries the padding.
+        return super().__call__(y_true, tf.identity(y_pred), sample_weight)
+
+    def call(self, y_true, y_pred):
+        if self.crf is None:
+            raise ValueError(
+                f"This CRFLoss was rebuilt from a config and holds no CRF layer (it was "
+                f"bound to the layer named {self._crf_name!r}). Compile the model again "
+                "with `CRFLoss(model.get_layer(name))`."
+            )
+        y_true = tf.cast(y_true, tf.int32)
+        mask = y_true >= 0
+        return -self.crf.log_likelihood(y_pred, y_true, mask)
+
+    def get_config(self):
+        config = super().get_config()
+        config["crf_name"] = self._crf_name
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        crf_name = config.pop("crf_name", None)
+        loss = cls(None, **config)
+        loss._crf_name = crf_name
+        return loss
