@@ -371,6 +371,10 @@ def make_dataset(
             padded_shapes=padded_shapes,
             padding_values=padding_values,
         )
+        # Every epoch has the same batches per bucket: tell Keras how many.
+        per_bucket = np.bincount(np.searchsorted(bounds, lengths, side="right"))
+        steps = int(np.sum(np.ceil(per_bucket / batch_size)))
+        ds = ds.apply(tf.data.experimental.assert_cardinality(steps))
     else:
         ds = ds.padded_batch(batch_size, padded_shapes=padded_shapes, padding_values=padding_values)
     return ds.prefetch(tf.data.AUTOTUNE)

@@ -9,6 +9,7 @@ stopping state): the same command run again after an interruption resumes there.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import math
@@ -24,7 +25,7 @@ import tensorflow as tf
 
 from slotkeras import data as sk_data
 from slotkeras import evaluation, features, models
-from slotkeras.config import BUNDLED_TEST, BUNDLED_TRAIN, TrainConfig
+from slotkeras.config import BUNDLED_TEST, BUNDLED_TRAIN, ConfigError, TrainConfig
 from slotkeras.predictor import SlotFiller, export_saved_model, make_decoder
 
 
@@ -94,13 +95,38 @@ def load_splits(config: TrainConfig) -> Splits:
     return Splits(train, valid, test, test_source)
 
 
+def cluster_spec_from_env() -> dict:
+    """The `cluster` of the `TF_CONFIG` environment variable ({} when unset)."""
+    text = os.environ.get("TF_CONFIG", "").strip()
+    if not text:
+        return {}
+    try:
+        tf_config = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"TF_CONFIG: not valid JSON ({error})") from None
+    if not isinstance(tf_config, dict) or not isinstance(tf_config.get("cluster", {}), dict):
+        raise ConfigError('TF_CONFIG: expected {"cluster": {...}, "task": {...}}')
+    return tf_config.get("cluster", {})
+
+
 def make_strategy(name: str) -> tf.distribute.Strategy:
-    """The tf.distribute strategy for `--strategy`."""
-    gpus = tf.config.list_logical_devices("GPU")
+    """The tf.distribute strategy for `--strategy`.
+
+    `mirrored` copies the model on every GPU of this machine (MirroredStrategy);
+    `multi_worker` on every worker of the cluster described by the `TF_CONFIG`
+    environment variable (MultiWorkerMirroredStrategy); `auto` picks
+    `multi_worker` when TF_CONFIG names more than one task, `mirrored` with more than
+    one GPU, and the default strategy otherwise.
+
+    Call it before any other TensorFlow operation of the process: a multi-worker
+    strategy must configure the collective ops before the TensorFlow runtime starts.
+    This function itself only lists the physical devices, which does not start it.
+    """
+    gpus = tf.config.list_physical_devices("GPU")
     if name == "auto":
-        tf_config = json.loads(os.environ.get("TF_CONFIG", "{}") or "{}")
-        workers = tf_config.get("cluster", {}).get("worker", [])
-        if len(workers) > 1:
+        cluster = cluster_spec_from_env()
+        tasks = sum(len(cluster.get(job, [])) for job in ("chief", "worker"))
+        if tasks > 1:
             name = "multi_worker"
         elif len(gpus) > 1:
             name = "mirrored"
@@ -111,17 +137,77 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
     if name == "multi_worker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        cluster_spec_from_env()  # a malformed TF_CONFIG is a user error, not a traceback
+        try:
+            return tf.distribute.MultiWorkerMirroredStrategy()
+        except RuntimeError as error:
+            if "program startup" not in str(error) and "already configured" not in str(error):
+                raise
+            raise TrainingError(
+                "the multi_worker strategy must be created before any other TensorFlow "
+                "operation of the process (and only once): run training in a fresh process"
+            ) from None
     raise ValueError(f"Received an invalid value for `strategy`, got {name!r}.")
 
 
-def is_chief(strategy: tf.distribute.Strategy) -> bool:
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not getattr(resolver, "task_type", None):
-        return True
-    return resolver.task_type == "chief" or (
-        resolver.task_type == "worker" and resolver.task_id == 0
+def _in_multi_worker_mode(strategy: tf.distribute.Strategy) -> bool:
+    return (
+        isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+        and strategy.extended._in_multi_worker_mode()
     )
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """Whether this process writes the model folder: the `chief` task when the cluster
+    has one, else worker 0, and always a process that is not part of a cluster."""
+    if not _in_multi_worker_mode(strategy):
+        return True
+    resolver = strategy.cluster_resolver
+    if resolver.task_type == "chief":
+        return True
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return not has_chief and resolver.task_type == "worker" and resolver.task_id == 0
+
+
+def task_name(strategy: tf.distribute.Strategy) -> str:
+    """`worker-1`, `chief-0`...: this process's task in the cluster ("" outside one)."""
+    if not _in_multi_worker_mode(strategy):
+        return ""
+    resolver = strategy.cluster_resolver
+    return f"{resolver.task_type}-{resolver.task_id}"
+
+
+def prepare_distributed_fit(model: keras.Model, dataset, strategy) -> None:
+    """Works around two bugs of Keras 3's TensorFlow trainer (3.15) with
+    MultiWorkerMirroredStrategy (keras-team/keras#20329, #20585), for this `model`
+    instance only; under the default strategy it does nothing.
+
+    1. `fit` builds the losses, metrics and optimizer from a first batch that it
+       all-reduces across replicas: that fails on a dict of inputs, and could not work
+       with batches of different lengths on different workers. They are built here
+       from the dataset's element spec instead (no data, no collective op) and `fit`
+       skips that step.
+    2. `fit` averages each step's logs over the workers with a mean along axis 0,
+       which fails on scalars. The step's logs get a leading axis of 1, so that the
+       mean is over the workers' values (the progress bar then shows global figures).
+       The epoch-end logs that callbacks and the history see are read from the
+       metrics afterwards; their state is summed over all workers, so every worker
+       gets the same numbers.
+    """
+    if strategy is tf.distribute.get_strategy() and not tf.distribute.has_strategy():
+        return
+    with strategy.scope():
+        model._symbolic_build(data_batch=dataset.element_spec)
+        if model.optimizer is not None and not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)
+    model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
+    if _in_multi_worker_mode(strategy):
+        train_step = model.train_step
+
+        def train_step_with_replica_axis(data):
+            return tf.nest.map_structure(lambda v: tf.expand_dims(v, 0), train_step(data))
+
+        model.train_step = train_step_with_replica_axis
 
 
 def describe_devices(strategy: tf.distribute.Strategy) -> str:
@@ -134,7 +220,110 @@ def describe_devices(strategy: tf.distribute.Strategy) -> str:
         where = f"{len(gpus)} GPU(s): {', '.join(names)}"
     else:
         where = f"CPU ({os.cpu_count()} cores)"
-    return f"{where}; strategy {type(strategy).__name__}, {strategy.num_replicas_in_sync} replica(s)"
+    described = (
+        f"{where}; strategy {type(strategy).__name__}, {strategy.num_replicas_in_sync} replica(s)"
+    )
+    if _in_multi_worker_mode(strategy):
+        role = "chief: writes the model folder" if is_chief(strategy) else "writes no model"
+        described += f"; task {task_name(strategy)} ({role})"
+    return described
+
+
+def weights_digest(model: keras.Model) -> str:
+    """SHA-256 of the model's weights (dtype, shape and bytes of each array, in order):
+    equal on every worker at the end of a multi-worker run."""
+    digest = hashlib.sha256()
+    for array in model.get_weights():
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def broadcast_from_chief(strategy: tf.distribute.Strategy, arrays: list) -> list:
+    """The chief's copy of `arrays` on every worker (each worker passes arrays of the
+    same shapes and dtypes; the others' values are ignored). Outside a multi-worker
+    run, `arrays` unchanged. A collective operation: every worker must call it."""
+    if not _in_multi_worker_mode(strategy) or not arrays:
+        return arrays
+    source_worker = is_chief(strategy)
+    local_replicas = len(strategy.extended.worker_devices)
+
+    def replica_fn(*values):
+        ctx = tf.distribute.get_replica_context()
+        # One replica (the chief's first) contributes its values, the others zeros:
+        # their sum is an exact copy, whatever the values (NaN included).
+        source = tf.logical_and(
+            tf.constant(source_worker), tf.equal(ctx.replica_id_in_sync_group % local_replicas, 0)
+        )
+        return [
+            ctx.all_reduce(tf.distribute.ReduceOp.SUM, tf.where(source, v, tf.zeros_like(v)))
+            for v in values
+        ]
+
+    tensors = [tf.convert_to_tensor(np.asarray(a)) for a in arrays]
+    results = strategy.run(tf.function(replica_fn), args=tuple(tensors))
+    return [strategy.experimental_local_results(r)[0].numpy() for r in results]
+
+
+def agree_with_chief(strategy, model: keras.Model, state: dict | None, work_dir: Path):
+    """Makes every worker start (or resume) from the chief's state: the chief's epoch
+    and early-stopping state, weights, optimizer state and best weights so far.
+
+    Each worker restores its own checkpoint first; they normally agree already, since
+    all of them save after every epoch. They may not when a worker was killed between
+    two saves, or its machine (and work folder) was replaced: the chief's state then
+    wins, so the workers run the same epochs, stop together and end with identical
+    weights. Returns this worker's state (None: start from scratch). A collective
+    operation: every worker must call it, and only in a multi-worker run."""
+    with strategy.scope():
+        if model.optimizer is not None and not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)
+    best_file = work_dir / "best.weights.npz"
+    mine = state or {}
+    has_best = bool(state) and mine.get("best_epoch", -1) >= 0 and best_file.is_file()
+    numbers = np.array(
+        [
+            1.0 if state else 0.0,
+            mine.get("epoch", 0),
+            mine.get("best", -1.0),
+            mine.get("best_epoch", -1),
+            mine.get("wait", 0),
+            1.0 if mine.get("stopped") else 0.0,
+            1.0 if has_best else 0.0,
+        ],
+        np.float64,
+    )
+    has_state, epoch, best, best_epoch, wait, stopped, chief_has_best = broadcast_from_chief(
+        strategy, [numbers]
+    )[0].tolist()
+    variables = list(model.weights) + list(model.optimizer.variables if model.optimizer else [])
+    values = broadcast_from_chief(strategy, [np.asarray(v) for v in variables])
+    for variable, value in zip(variables, values, strict=True):
+        variable.assign(value)
+    if chief_has_best:
+        current = model.get_weights()
+        if has_best:
+            with np.load(best_file) as arrays:
+                best_weights = [arrays[f"arr_{i}"] for i in range(len(arrays.files))]
+        else:
+            best_weights = [np.zeros_like(w) for w in current]
+        best_weights = broadcast_from_chief(strategy, best_weights)
+        model.set_weights(best_weights)
+        save_weights_npz(model, best_file)
+        model.set_weights(current)
+    if not has_state:
+        return None
+    agreed = {
+        "epoch": int(epoch),
+        "best": best,
+        "best_epoch": int(best_epoch),
+        "wait": int(wait),
+        "stopped": bool(stopped),
+        # Only the chief writes history.csv; a worker keeps the rows it has.
+        "history": [r for r in mine.get("history", []) if r.get("epoch", 0) <= int(epoch)],
+    }
+    return agreed
 
 
 def _atomic_write_bytes(path: Path, payload: bytes) -> None:
@@ -345,19 +534,19 @@ def train(config: TrainConfig, log=print) -> dict:
     `test` when a held-out set is known."""
     config.validate()
     started = time.time()
+    # The strategy first: a multi-worker strategy must exist before any other TF op.
+    strategy = make_strategy(config.strategy)
+    chief = is_chief(strategy)
     keras.utils.set_random_seed(config.seed)
     tf.config.experimental.enable_op_determinism()
 
     splits = load_splits(config)
-    strategy = make_strategy(config.strategy)
-    chief = is_chief(strategy)
     log(f"Training on {describe_devices(strategy)}")
 
     output = Path(config.output)
     work_dir = output.parent / f".{output.name}.partial"
-    if not chief:
-        resolver = strategy.cluster_resolver
-        work_dir = output.parent / f".{output.name}.partial-{resolver.task_type}-{resolver.task_id}"
+    if not chief:  # its own scratch folder, even when it shares a disk with the chief
+        work_dir = output.parent / f".{output.name}.partial-{task_name(strategy)}"
     work_dir.mkdir(parents=True, exist_ok=True)
     run_file = work_dir / "run.json"
     checkpoint = Checkpoint(work_dir)
@@ -460,7 +649,11 @@ def train(config: TrainConfig, log=print) -> dict:
     state = None
     initial_epoch = 0
     if resumable:
-        state = checkpoint.restore(tagger)
+        with strategy.scope():  # optimizer variables are created under the strategy
+            state = checkpoint.restore(tagger)
+    if _in_multi_worker_mode(strategy):
+        state = agree_with_chief(strategy, tagger, state, work_dir)
+    if state is not None:
         initial_epoch = state["epoch"]
         log(f"Resuming from the checkpoint of epoch {initial_epoch} in {work_dir}")
 
@@ -480,12 +673,14 @@ def train(config: TrainConfig, log=print) -> dict:
         callbacks.append(keras.callbacks.TensorBoard(config.tensorboard))
     already_done = bool(state and state.get("stopped")) or initial_epoch >= config.epochs
     if not already_done:
+        prepare_distributed_fit(tagger, train_ds, strategy)
         tagger.fit(
             train_ds,
             epochs=config.epochs,
             initial_epoch=initial_epoch,
             callbacks=callbacks,
             verbose=config.verbose,
+            shuffle=False,  # the dataset shuffles itself, reproducibly
         )
     if f1_callback.failure is not None:
         f1_callback.restore_best()
@@ -494,6 +689,8 @@ def train(config: TrainConfig, log=print) -> dict:
         log("warning: " + f1_callback.failure)
     f1_callback.restore_best()
     train_seconds = time.time() - started
+    if _in_multi_worker_mode(strategy):
+        log(f"Task {task_name(strategy)}: final weights sha256 {weights_digest(tagger)}")
 
     # --- the model folder, written aside and renamed into place ---
     filler = SlotFiller(
@@ -533,8 +730,10 @@ def train(config: TrainConfig, log=print) -> dict:
             f"Saved {output} (best epoch {metrics['best_epoch']}, validation slot F1 "
             f"{valid_report['slot_f1']:.2f}, {train_seconds:.1f} s)"
         )
-    else:
+    else:  # another worker: its scratch folder goes, the chief reports
         shutil.rmtree(work_dir, ignore_errors=True)
+        log(f"Task {task_name(strategy)} done; the chief writes {output}")
+        return {**metrics, "chief": False}
     if splits.test is not None:
         metrics["test"] = _report(filler, splits.test, tag_vocab.labels)
         metrics["test_source"] = splits.test_source
