@@ -684,7 +684,8 @@ def train(config: TrainConfig, log=print) -> dict:
         )
     if f1_callback.failure is not None:
         f1_callback.restore_best()
-        if f1_callback.best_epoch < 0:
+        if f1_callback.best_epoch < 0:  # no good epoch, so no checkpoint worth resuming
+            shutil.rmtree(work_dir, ignore_errors=True)
             raise TrainingError(f1_callback.failure + "; nothing was written")
         log("warning: " + f1_callback.failure)
     f1_callback.restore_best()
