@@ -1,0 +1,185 @@
+"""The model factory: every kind, direction and encoding builds, masks, saves and reloads."""
+
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from slotkeras import features, models
+
+MAX_TRIGRAMS = 6
+SMALL = dict(
+    units=5, embedding_dim=4, hash_dim=3, hash_buckets=50, max_trigrams=MAX_TRIGRAMS, dropout=0.0
+)
+GRID = [
+    (kind, bidirectional, encoding)
+    for kind in models.KINDS
+    for bidirectional in (False, True)
+    for encoding in models.ENCODINGS
+]
+
+
+def small_tagger(kind, bidirectional, encoding, **overrides):
+    options = dict(SMALL, num_tags=7, vocabulary_size=20, num_intents=3, layers=2)
+    options.update(overrides)
+    keras.utils.set_random_seed(0)
+    return models.build_tagger(
+        model=kind, bidirectional=bidirectional, encoding=encoding, **options
+    )
+
+
+def random_inputs(lengths, seed=0):
+    rng = np.random.default_rng(seed)
+    width = max(lengths)
+    word_ids = np.zeros((len(lengths), width), np.int32)
+    trigram_ids = np.zeros((len(lengths), width, MAX_TRIGRAMS), np.int32)
+    for i, n in enumerate(lengths):
+        word_ids[i, :n] = rng.integers(1, 20, n)
+        trigram_ids[i, :n, :3] = rng.integers(1, 51, (n, 3))
+    return {"word_ids": word_ids, "trigram_ids": trigram_ids}
+
+
+def test_every_layer_is_named_and_outputs_have_the_right_shapes():
+    tagger = small_tagger("lstm", True, "both")
+    out = tagger(random_inputs([4, 2]))
+    assert out["slots"].shape == (2, 4, 7)
+    assert out["intent"].shape == (2, 3)
+    names = [layer.name for layer in tagger.layers]
+    assert len(names) == len(set(names))
+    assert {"word_embedding", "trigram_embedding", "bi_lstm_1", "bi_lstm_2", "slots", "intent"} <= set(names)
+    np.testing.assert_allclose(out["slots"].numpy().sum(-1), 1.0, rtol=1e-5)
+
+
+def test_no_intent_head_without_intents_and_crf_output():
+    tagger = small_tagger("gru", False, "hash", num_intents=0, output="crf")
+    out = tagger(random_inputs([3]))
+    assert set(out) == {"slots"}
+    assert any(type(layer).__name__ == "CRF" for layer in tagger.layers)
+
+
+@pytest.mark.parametrize(
+    "argument, value",
+    [("model", "transformer"), ("encoding", "glove"), ("layers", 0), ("units", -3), ("dropout", 1.5)],
+)
+def test_invalid_arguments_name_the_argument(argument, value):
+    with pytest.raises(ValueError, match=f"`{argument}`.*{value}"):
+        small_tagger("lstm", True, "both", **{argument: value}) if argument not in (
+            "model",
+            "encoding",
+        ) else small_tagger(
+            value if argument == "model" else "lstm", True, value if argument == "encoding" else "both"
+        )
+
+
+@pytest.mark.parametrize("kind", models.KINDS)
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_masking_same_outputs_alone_and_in_a_padded_batch(kind, bidirectional):
+    tagger = small_tagger(kind, bidirectional, "both")
+    batch = random_inputs([3, 7, 5], seed=1)
+    alone = {key: value[:1, :3] for key, value in batch.items()}
+    together = tagger(batch)
+    single = tagger(alone)
+    np.testing.assert_allclose(together["slots"][0, :3], single["slots"][0], atol=1e-5)
+    np.testing.assert_allclose(together["intent"][0], single["intent"][0], atol=1e-5)
+
+
+def test_feedforward_cannot_tell_arrive_from_leave():
+    """The lecture's point: without memory, "taipei" gets the same output in both."""
+    sentences = [["arrive", "taipei", "on", "november", "2nd"], ["leave", "taipei", "on", "november", "2nd"]]
+    featurizer = features.TokenFeaturizer(features.build_vocabulary(sentences), num_buckets=50, max_trigrams=6)
+    inputs = featurizer(tf.constant(sentences))
+    for encoding in models.ENCODINGS:
+        tagger = small_tagger("feedforward", False, encoding, num_intents=0, vocabulary_size=featurizer.vocabulary_size)
+        slots = tagger(inputs)["slots"].numpy()
+        np.testing.assert_array_equal(slots[0, 1], slots[1, 1])
+        assert not np.allclose(slots[0, 0], slots[1, 0])  # the verbs themselves differ
+        # With memory the same word gets a different output.
+        lstm = small_tagger("lstm", False, encoding, num_intents=0, vocabulary_size=featurizer.vocabulary_size)
+        slots = lstm(inputs)["slots"].numpy()
+        assert not np.allclose(slots[0, 1], slots[1, 1])
+
+
+def test_lstm_layer_has_four_times_the_weights_of_simple_rnn():
+    for kind, factor in (("lstm", 4), ("gru", 3), ("peephole_lstm", 4)):
+        base = models.recurrent_layer("elman", 16, "base")
+        other = models.recurrent_layer(kind, 16, "other")
+        base.build((None, None, 10))
+        other.build((None, None, 10))
+        extra = 3 * 16 if kind == "peephole_lstm" else 0  # the peephole vectors
+        extra += 3 * 16 if kind == "gru" else 0  # reset_after: a second bias
+        assert other.count_params() == factor * base.count_params() + extra
+
+
+LOAD_AND_PREDICT = """
+import sys, numpy as np, keras
+data = np.load(sys.argv[1])
+inputs = {"word_ids": data["word_ids"], "trigram_ids": data["trigram_ids"]}
+out = {}
+for i in range(int(sys.argv[2])):
+    model = keras.models.load_model(f"{sys.argv[3]}/m{i}.keras")
+    pred = model(inputs)
+    out[f"slots{i}"] = np.asarray(pred["slots"])
+    out[f"intent{i}"] = np.asarray(pred["intent"])
+np.savez(sys.argv[4], **out)
+"""
+
+
+def test_save_and_load_in_a_fresh_process_every_kind_direction_encoding(tmp_path):
+    inputs = random_inputs([4, 6, 1], seed=2)
+    np.savez(tmp_path / "inputs.npz", **inputs)
+    expected = {}
+    for i, (kind, bidirectional, encoding) in enumerate(GRID):
+        tagger = small_tagger(kind, bidirectional, encoding, layers=1)
+        out = tagger(inputs)
+        expected[i] = (out["slots"].numpy(), out["intent"].numpy())
+        tagger.save(tmp_path / f"m{i}.keras")
+    script = tmp_path / "load.py"
+    script.write_text("import slotkeras.layers, slotkeras.models\n" + LOAD_AND_PREDICT)
+    subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "inputs.npz"), str(len(GRID)), str(tmp_path),
+         str(tmp_path / "out.npz")],
+        check=True,
+        capture_output=True,
+        env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": ""},
+    )
+    got = np.load(tmp_path / "out.npz")
+    for i, combo in enumerate(GRID):
+        np.testing.assert_array_equal(got[f"slots{i}"], expected[i][0], err_msg=str(combo))
+        np.testing.assert_array_equal(got[f"intent{i}"], expected[i][1], err_msg=str(combo))
+
+
+@pytest.mark.parametrize("kind", models.KINDS)
+def test_every_kind_trains_on_the_bundled_corpus_for_an_epoch(kind, bundled_sample):
+    featurizer, inputs, targets = bundled_sample
+    tagger = small_tagger(kind, True, "both", vocabulary_size=featurizer.vocabulary_size, num_tags=int(targets["slots"].max()) + 1, num_intents=int(targets["intent"].max()) + 1, units=8, layers=1)
+    tagger.compile(
+        optimizer=keras.optimizers.Adam(0.01),
+        loss={
+            "slots": keras.losses.SparseCategoricalCrossentropy(ignore_class=-1),
+            "intent": keras.losses.SparseCategoricalCrossentropy(),
+        },
+    )
+    history = tagger.fit(inputs, targets, epochs=2, batch_size=64, verbose=0)
+    losses = history.history["loss"]
+    assert np.isfinite(losses).all() and losses[-1] < losses[0]
+
+
+@pytest.fixture(scope="module")
+def bundled_sample():
+    from slotkeras.data import read_utterances
+
+    utterances = read_utterances("data/train.csv")[:200]
+    featurizer = features.TokenFeaturizer(
+        features.build_vocabulary(u.tokens for u in utterances), num_buckets=50, max_trigrams=MAX_TRIGRAMS
+    )
+    tags = features.LabelVocabulary.from_tags(u.tags for u in utterances)
+    intents = features.LabelVocabulary.from_labels(u.intent for u in utterances)
+    inputs = featurizer(tf.constant(features.pad_tokens([u.tokens for u in utterances]).astype(str)))
+    slots = np.full(inputs["word_ids"].shape, -1, np.int32)
+    for i, u in enumerate(utterances):
+        slots[i, : len(u.tags)] = tags.encode(u.tags)
+    targets = {"slots": slots, "intent": np.array(intents.encode([u.intent for u in utterances]))}
+    return featurizer, {k: v.numpy() for k, v in inputs.items()}, targets
