@@ -1,0 +1,6 @@
+"""Custom Keras layers; the recurrent cells and layers are exported here."""
+
+from slotkeras.layers.jordan_rnn import JordanRNN, JordanRNNCell
+from slotkeras.layers.peephole_lstm import PeepholeLSTM, PeepholeLSTMCell
+
+__all__ = ["JordanRNN", "JordanRNNCell", "PeepholeLSTM", "PeepholeLSTMCell"]

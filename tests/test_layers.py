@@ -1,0 +1,650 @@
+"""Tests for slotkeras.layers: Jordan RNN and peephole LSTM cells and layers.
+
+Numbers are checked against the lecture's worked examples, step-by-step NumPy
+references (float64), Keras's own LSTM, Keras 2's PeepholeLSTMCell and
+tf_keras's LSTMCell with peepholes.
+"""
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+# tf_keras is a test-only reference (the dev extra): imported, never skipped.
+from tf_keras.src.layers.rnn import legacy_cells as tf_keras_legacy_cells
+
+from slotkeras.layers import JordanRNN, JordanRNNCell, PeepholeLSTM, PeepholeLSTMCell
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+F64 = "float64"
+
+
+def sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def run_reference(step, x, states, mask=None, go_backwards=False, zero_output_for_mask=False):
+    """Runs `step(x_t, states) -> (output, states)` over time like `keras.layers.RNN`.
+
+    Returns (outputs in processing order, last output, final states).
+    """
+    if go_backwards:
+        x = x[:, ::-1]
+        mask = None if mask is None else mask[:, ::-1]
+    outputs, output = [], None
+    for t in range(x.shape[1]):
+        new_output, new_states = step(x[:, t], states)
+        if output is None:
+            output = np.zeros_like(new_output)
+        if mask is None:
+            output, states = new_output, new_states
+            outputs.append(output)
+        else:
+            m = mask[:, t, None]
+            states = [np.where(m, new, old) for new, old in zip(new_states, states, strict=True)]
+            output = np.where(m, new_output, output)
+            outputs.append(np.where(m, new_output, 0.0) if zero_output_for_mask else output)
+    return np.stack(outputs, axis=1), output, states
+
+
+def jordan_step(weights, activation=np.tanh, output_activation=np.tanh):
+    kernel, recurrent_kernel, bias, output_kernel, output_bias = weights
+
+    def step(x_t, states):
+        (y_tm1,) = states
+        h = activation(x_t @ kernel + y_tm1 @ recurrent_kernel + bias)
+        y = output_activation(h @ output_kernel + output_bias)
+        return y, [y]
+
+    return step
+
+
+def peephole_step(weights, activation=np.tanh):
+    kernel, recurrent_kernel, bias, p_i, p_f, p_o = weights
+
+    def step(x_t, states):
+        h_tm1, c_tm1 = states
+        z = x_t @ kernel + h_tm1 @ recurrent_kernel + bias
+        z_i, z_f, z_c, z_o = np.split(z, 4, axis=-1)
+        i = sigmoid(z_i + p_i * c_tm1)
+        f = sigmoid(z_f + p_f * c_tm1)
+        c = f * c_tm1 + i * activation(z_c)
+        o = sigmoid(z_o + p_o * c)
+        h = o * activation(c)
+        return h, [h, c]
+
+    return step
+
+
+def random_weights(layer, seed=0, scale=0.5):
+    """Seeded random values for every weight of a built layer, in its order."""
+    rng = np.random.default_rng(seed)
+    return [scale * rng.standard_normal(w.shape) for w in layer.weights]
+
+
+def zero_states(batch, sizes):
+    return [np.zeros((batch, s)) for s in sizes]
+
+
+def make_layer(kind, units, **kwargs):
+    """The four ways to get one of our recurrent layers, all float64."""
+    if kind == "JordanRNN":
+        return JordanRNN(units, dtype=F64, **kwargs)
+    if kind == "PeepholeLSTM":
+        return PeepholeLSTM(units, dtype=F64, **kwargs)
+    if kind == "RNN(JordanRNNCell)":
+        return keras.layers.RNN(JordanRNNCell(units, dtype=F64), dtype=F64, **kwargs)
+    if kind == "RNN(PeepholeLSTMCell)":
+        return keras.layers.RNN(PeepholeLSTMCell(units, dtype=F64), dtype=F64, **kwargs)
+    raise ValueError(kind)
+
+
+def reference_step(kind, weights):
+    if "Jordan" in kind:
+        return jordan_step(weights), [weights[3].shape[1]]
+    units = weights[1].shape[0]
+    return peephole_step(weights), [units, units]
+
+
+KINDS = ["JordanRNN", "RNN(JordanRNNCell)", "PeepholeLSTM", "RNN(PeepholeLSTMCell)"]
+
+
+@pytest.fixture(scope="module")
+def x():
+    return np.random.default_rng(42).standard_normal((3, 5, 4))
+
+
+# --- The lecture's worked examples --------------------------------------------
+
+
+def test_elman_worked_example_by_hand():
+    """Worked example 1: Elman network, all weights 1, linear, no bias."""
+    inputs = keras.Input((3, 2))
+    hidden = keras.layers.SimpleRNN(
+        2,
+        activation="linear",
+        use_bias=False,
+        kernel_initializer="ones",
+        recurrent_initializer="ones",
+        return_sequences=True,
+    )(inputs)
+    outputs = keras.layers.Dense(2, use_bias=False, kernel_initializer="ones")(hidden)
+    model = keras.Model(inputs, [hidden, outputs])
+    h, y = model.predict(np.array([[[1, 1], [1, 1], [2, 2]]], "float32"), verbose=0)
+    np.testing.assert_array_equal(h[0], [[2, 2], [6, 6], [16, 16]])
+    np.testing.assert_array_equal(y[0], [[4, 4], [12, 12], [32, 32]])
+    # Same inputs in another order: other outputs (the memory makes the difference).
+    _, y2 = model.predict(np.array([[[2, 2], [1, 1], [1, 1]]], "float32"), verbose=0)
+    assert not np.array_equal(y2[0], y[0])
+
+
+# Worked example 2: gates in the Keras order i, f, c, o; inputs [x1, x2, x3].
+LECTURE_KERNEL = np.array(
+    [
+        [0.0, 0.0, 1.0, 0.0],  # x1 -> cell input z
+        [100.0, 100.0, 0.0, 0.0],  # x2 -> input gate z_i, forget gate z_f
+        [0.0, 0.0, 0.0, 100.0],  # x3 -> output gate z_o
+    ]
+)
+LECTURE_BIAS = np.array([-10.0, 10.0, 0.0, -10.0])
+LECTURE_INPUTS = np.array([[[3, 1, 0], [4, 1, 0], [2, 0, 0], [1, 0, 1], [3, -1, 0]]], F64)
+LECTURE_MEMORY = [3, 7, 7, 7, 0]
+LECTURE_OUTPUT = [0, 0, 0, 7, 0]
+
+
+def lecture_lstm_weights(peepholes):
+    weights = [LECTURE_KERNEL, np.zeros((1, 4)), LECTURE_BIAS]
+    return weights + [np.zeros(1)] * 3 if peepholes else weights
+
+
+def test_lstm_worked_example_through_peephole_cell():
+    """Worked example 2, stepping PeepholeLSTMCell (zero peepholes, g and h linear)."""
+    cell = PeepholeLSTMCell(1, activation="linear", dtype=F64)
+    cell.build((1, 3))
+    cell.set_weights(lecture_lstm_weights(peepholes=True))
+    states = [np.zeros((1, 1)), np.zeros((1, 1))]
+    memory, output = [], []
+    for t in range(5):
+        y, states = cell(LECTURE_INPUTS[:, t], states)
+        output.append(float(y[0, 0]))
+        memory.append(float(states[1][0, 0]))
+    np.testing.assert_allclose(memory, LECTURE_MEMORY, atol=1e-2)
+    np.testing.assert_allclose(output, LECTURE_OUTPUT, atol=1e-2)
+
+
+@pytest.mark.parametrize("layer_class", [keras.layers.LSTM, PeepholeLSTM])
+def test_lstm_worked_example_through_layers(layer_class):
+    """Worked example 2 through keras.layers.LSTM and PeepholeLSTM; c via return_state."""
+    layer = layer_class(1, activation="linear", return_sequences=True, return_state=True, dtype=F64)
+    layer(LECTURE_INPUTS[:, :1])
+    layer.set_weights(lecture_lstm_weights(peepholes=layer_class is PeepholeLSTM))
+    outputs = np.asarray(layer(LECTURE_INPUTS)[0])[0, :, 0]
+    # The final carry state of each prefix is the memory after that step.
+    memory = [float(layer(LECTURE_INPUTS[:, : t + 1])[2][0, 0]) for t in range(5)]
+    np.testing.assert_allclose(memory, LECTURE_MEMORY, atol=1e-2)
+    np.testing.assert_allclose(outputs, LECTURE_OUTPUT, atol=1e-2)
+
+
+# --- Against step-by-step NumPy references ----------------------------------------
+
+
+@pytest.mark.parametrize("go_backwards", [False, True])
+@pytest.mark.parametrize("kind", KINDS)
+def test_matches_numpy_reference(kind, go_backwards, x):
+    layer = make_layer(kind, 3, return_sequences=True, return_state=True, go_backwards=go_backwards)
+    layer(x)
+    weights = random_weights(layer)
+    layer.set_weights(weights)
+    outputs, *states = layer(x)
+    step, sizes = reference_step(kind, weights)
+    ref_outputs, _, ref_states = run_reference(
+        step, x, zero_states(len(x), sizes), go_backwards=go_backwards
+    )
+    np.testing.assert_allclose(np.asarray(outputs), ref_outputs, rtol=1e-10, atol=1e-12)
+    for state, ref_state in zip(states, ref_states, strict=True):
+        np.testing.assert_allclose(np.asarray(state), ref_state, rtol=1e-10, atol=1e-12)
+
+
+def test_jordan_softmax_label_feedback_matches_numpy(x):
+    """Mesnil et al.'s form: the fed-back memory is the label distribution."""
+    layer = JordanRNN(6, output_units=4, output_activation="softmax", return_sequences=True)
+    layer.build(x.shape)
+    assert layer.cell.state_size == layer.cell.output_size == 4
+    weights = random_weights(layer, seed=3)
+    layer.set_weights(weights)
+
+    def softmax(z):
+        e = np.exp(z - z.max(-1, keepdims=True))
+        return e / e.sum(-1, keepdims=True)
+
+    step = jordan_step(weights, output_activation=softmax)
+    ref, _, _ = run_reference(step, x, zero_states(len(x), [4]))
+    out = np.asarray(layer(x.astype("float32")))
+    np.testing.assert_allclose(out, ref, atol=1e-5)
+    np.testing.assert_allclose(out.sum(-1), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_bidirectional_matches_numpy_reference(kind, x):
+    """Bidirectional rebuilds the backward layer from get_config (go_backwards=True)."""
+    bi = keras.layers.Bidirectional(make_layer(kind, 3, return_sequences=True), dtype=F64)
+    bi(x)
+    assert bi.backward_layer.go_backwards and not bi.forward_layer.go_backwards
+    assert type(bi.backward_layer) is type(bi.forward_layer)
+    forward_weights = random_weights(bi.forward_layer, seed=1)
+    backward_weights = random_weights(bi.backward_layer, seed=2)
+    bi.forward_layer.set_weights(forward_weights)
+    bi.backward_layer.set_weights(backward_weights)
+    out = np.asarray(bi(x))
+    step, sizes = reference_step(kind, forward_weights)
+    fwd, _, _ = run_reference(step, x, zero_states(len(x), sizes))
+    step, sizes = reference_step(kind, backward_weights)
+    bwd, _, _ = run_reference(step, x, zero_states(len(x), sizes), go_backwards=True)
+    np.testing.assert_allclose(out, np.concatenate([fwd, bwd[:, ::-1]], -1), atol=1e-12)
+
+
+@pytest.mark.parametrize("go_backwards", [False, True])
+@pytest.mark.parametrize(
+    "layer_class, cell_class", [(JordanRNN, JordanRNNCell), (PeepholeLSTM, PeepholeLSTMCell)]
+)
+def test_layer_equals_rnn_of_cell_with_mask(layer_class, cell_class, go_backwards, x):
+    """The fast layer gives the numbers of keras.layers.RNN(cell), masks included."""
+    kwargs = dict(return_sequences=True, return_state=True, go_backwards=go_backwards)
+    fast = layer_class(4, dtype=F64, seed=7, **kwargs)
+    slow = keras.layers.RNN(cell_class(4, dtype=F64, seed=7), dtype=F64, **kwargs)
+    mask = np.array([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0], [1, 0, 0, 0, 0]], bool)
+    fast_out = fast(x, mask=mask)
+    slow_out = slow(x, mask=mask)
+    # Same seed, same initial weights.
+    for a, b in zip(fast.get_weights(), slow.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(fast_out, slow_out, strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-12, atol=1e-12)
+    step, sizes = reference_step(layer_class.__name__, fast.get_weights())
+    ref, _, _ = run_reference(
+        step, x, zero_states(len(x), sizes), mask=mask, go_backwards=go_backwards
+    )
+    np.testing.assert_allclose(np.asarray(fast_out[0]), ref, atol=1e-12)
+
+
+def test_stacked_cells_match_stacked_layers(x):
+    stacked = keras.layers.RNN(
+        [JordanRNNCell(3, dtype=F64), PeepholeLSTMCell(2, dtype=F64)],
+        return_sequences=True,
+        dtype=F64,
+    )
+    stacked(x)
+    weights = random_weights(stacked, seed=5)
+    stacked.set_weights(weights)
+    first = JordanRNN(3, return_sequences=True, dtype=F64)
+    second = PeepholeLSTM(2, return_sequences=True, dtype=F64)
+    second(first(x))
+    first.set_weights(weights[:5])
+    second.set_weights(weights[5:])
+    np.testing.assert_allclose(np.asarray(stacked(x)), np.asarray(second(first(x))), atol=1e-12)
+
+
+# --- Against Keras's LSTM and tf_keras's PeepholeLSTMCell -------------------------------
+
+
+def test_zero_peepholes_equal_keras_lstm(x):
+    peephole = keras.layers.RNN(
+        PeepholeLSTMCell(3, peephole_initializer="zeros", dtype=F64),
+        return_sequences=True,
+        dtype=F64,
+    )
+    fast = PeepholeLSTM(3, peephole_initializer="zeros", return_sequences=True, dtype=F64)
+    lstm = keras.layers.RNN(keras.layers.LSTMCell(3, dtype=F64), return_sequences=True, dtype=F64)
+    lstm_layer = keras.layers.LSTM(3, return_sequences=True, dtype=F64)
+    for layer in (peephole, fast, lstm, lstm_layer):
+        layer(x)
+    weights = random_weights(lstm, seed=11)  # kernel, recurrent_kernel, bias
+    lstm.set_weights(weights)
+    lstm_layer.set_weights(weights)
+    peephole.set_weights(weights + [np.zeros(3)] * 3)
+    fast.set_weights(weights + [np.zeros(3)] * 3)
+    expected = np.asarray(lstm(x))
+    np.testing.assert_allclose(np.asarray(lstm_layer(x)), expected, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(peephole(x)), expected, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(fast(x)), expected, atol=1e-12)
+    # Nonzero peepholes do change the result.
+    fast.set_weights(weights + [np.full(3, 0.5)] * 3)
+    assert not np.allclose(np.asarray(fast(x)), expected, atol=1e-3)
+
+
+def our_peephole_layers():
+    return [
+        PeepholeLSTM(3, return_sequences=True, return_state=True, dtype=F64),
+        keras.layers.RNN(
+            PeepholeLSTMCell(3, dtype=F64), return_sequences=True, return_state=True, dtype=F64
+        ),
+    ]
+
+
+PEEPHOLE_WEIGHT_NAMES = [
+    "kernel",
+    "recurrent_kernel",
+    "bias",
+    "input_gate_peephole_weights",
+    "forget_gate_peephole_weights",
+    "output_gate_peephole_weights",
+]
+
+
+@pytest.mark.filterwarnings("ignore:`tf.keras.experimental.PeepholeLSTMCell` is deprecated")
+def test_equals_keras2_experimental_peephole_lstm_cell(x):
+    """Same (nonzero) weights as Keras 2's `tf.keras.experimental.PeepholeLSTMCell`.
+
+    tf_keras 2.21 no longer exports it; TensorFlow still ships the Keras 2
+    original in its legacy `tensorflow.python.keras` package.
+    """
+    from tensorflow.python.keras.layers import recurrent as keras2_recurrent
+
+    reference = keras2_recurrent.RNN(
+        # Its default gate activation was Keras 2's "hard_sigmoid".
+        keras2_recurrent.PeepholeLSTMCell(3, recurrent_activation="sigmoid", dtype=F64),
+        return_sequences=True,
+        return_state=True,
+        dtype=F64,
+    )
+    reference(x)
+    names = [w.name.split("/")[-1].split(":")[0] for w in reference.weights]
+    assert names == PEEPHOLE_WEIGHT_NAMES
+    for ours in our_peephole_layers():
+        ours(x)
+        assert [w.name for w in ours.weights] == PEEPHOLE_WEIGHT_NAMES
+        weights = random_weights(ours, seed=13)
+        reference.set_weights(weights)
+        ours.set_weights(weights)
+        for a, b in zip(ours(x), reference(x), strict=True):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.filterwarnings("ignore:`tf.nn.rnn_cell.LSTMCell` is deprecated")
+def test_equals_tf_keras_lstm_cell_with_peepholes(x):
+    """Same (nonzero) weights as tf_keras's LSTMCell(use_peepholes=True) (Sak et al. 2014).
+
+    That cell fuses [x, h] @ kernel with the gates in the order i, c, f, o and
+    names its peepholes w_i_diag, w_f_diag, w_o_diag.
+    """
+    reference = tf_keras_legacy_cells.LSTMCell(3, use_peepholes=True, forget_bias=0.0, dtype=F64)
+    reference.build((None, x.shape[-1]))
+    for ours in our_peephole_layers():
+        ours(x)
+        kernel, recurrent_kernel, bias, p_i, p_f, p_o = weights = random_weights(ours, seed=17)
+        ours.set_weights(weights)
+
+        def to_icfo(w):
+            i, f, c, o = np.split(w, 4, axis=-1)
+            return np.concatenate([i, c, f, o], axis=-1)
+
+        reference_weights = {
+            "kernel": to_icfo(np.concatenate([kernel, recurrent_kernel])),
+            "bias": to_icfo(bias),
+            "w_i_diag": p_i,
+            "w_f_diag": p_f,
+            "w_o_diag": p_o,
+        }
+        reference.set_weights(
+            [reference_weights[w.name.split("/")[-1].split(":")[0]] for w in reference.weights]
+        )
+        state = (np.zeros((len(x), 3)), np.zeros((len(x), 3)))  # (c, h)
+        outputs = []
+        for t in range(x.shape[1]):
+            h, state = reference(x[:, t], state)
+            outputs.append(np.asarray(h))
+        out, h_last, c_last = ours(x)
+        np.testing.assert_allclose(np.asarray(out), np.stack(outputs, 1), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(np.asarray(c_last), np.asarray(state[0]), atol=1e-12)
+        np.testing.assert_allclose(np.asarray(h_last), np.asarray(state[1]), atol=1e-12)
+
+
+# --- Masking ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("go_backwards", [False, True])
+@pytest.mark.parametrize("kind", KINDS)
+def test_padded_in_masked_batch_equals_alone(kind, go_backwards, x):
+    """A sequence gives the same outputs alone and right-padded in a masked batch."""
+    layer = make_layer(kind, 3, return_sequences=True, go_backwards=go_backwards)
+    length = 3
+    alone = x[:1, :length]
+    batch = x.copy()
+    batch[0, length:] = 99.0  # Padding garbage must not leak in.
+    mask = np.ones(batch.shape[:2], bool)
+    mask[0, length:] = False
+    out_alone = np.asarray(layer(alone))[0]
+    out_batch = np.asarray(layer(batch, mask=mask))[0]
+    # go_backwards returns the reversed sequence: the padding comes first.
+    valid = out_batch[-length:] if go_backwards else out_batch[:length]
+    np.testing.assert_allclose(valid, out_alone, atol=1e-12)
+    layer.return_sequences = False
+    np.testing.assert_allclose(
+        np.asarray(layer(batch, mask=mask))[0], np.asarray(layer(alone))[0], atol=1e-12
+    )
+
+
+@pytest.mark.parametrize("kind", ["JordanRNN", "PeepholeLSTM"])
+def test_padded_equals_alone_in_bidirectional_with_masking_layer(kind, x):
+    bi = keras.layers.Bidirectional(make_layer(kind, 3, return_sequences=True), dtype=F64)
+    model = keras.Sequential(
+        [keras.Input((None, 4), dtype=F64), keras.layers.Masking(0.0, dtype=F64), bi]
+    )
+    length = 2
+    batch = x.copy()
+    batch[0, length:] = 0.0
+    out_alone = model(x[:1, :length])
+    out_batch = model(batch)
+    np.testing.assert_allclose(np.asarray(out_batch)[0, :length], out_alone[0], atol=1e-12)
+    np.testing.assert_array_equal(np.asarray(out_batch)[0, length:], 0.0)
+
+
+# --- Config, serialization, weights ----------------------------------------------------
+
+
+CONFIG_CASES = [
+    (
+        JordanRNNCell,
+        dict(
+            units=4,
+            output_units=3,
+            output_activation="softmax",
+            use_bias=False,
+            output_initializer="zeros",
+            output_regularizer="l2",
+            seed=5,
+        ),
+    ),
+    (
+        PeepholeLSTMCell,
+        dict(units=4, activation="linear", peephole_initializer="ones", unit_forget_bias=False),
+    ),
+    (JordanRNN, dict(units=4, output_units=2, go_backwards=True, return_state=True, seed=3)),
+    (PeepholeLSTM, dict(units=4, peephole_regularizer="l1", return_sequences=True, unroll=True)),
+]
+
+
+@pytest.mark.parametrize("cls, kwargs", CONFIG_CASES, ids=lambda c: getattr(c, "__name__", ""))
+def test_get_config_round_trip(cls, kwargs):
+    obj = cls(**kwargs)
+    config = obj.get_config()
+    for name in kwargs:
+        assert name in config
+        assert getattr(obj, name) is not None or kwargs[name] is None
+    assert config["units"] == 4 and config["seed"] == kwargs.get("seed")
+    clone = cls.from_config(config)
+    assert clone.get_config() == config
+    # Through Keras's registry, as saving does.
+    serialized = keras.saving.serialize_keras_object(obj)
+    assert serialized["registered_name"] == f"slotkeras>{cls.__name__}"
+    revived = keras.saving.deserialize_keras_object(serialized)
+    assert type(revived) is cls and revived.get_config() == config
+
+
+def test_every_init_argument_is_attribute_and_config_entry():
+    import inspect
+
+    for cls in (JordanRNNCell, PeepholeLSTMCell, JordanRNN, PeepholeLSTM):
+        obj = cls(2)
+        config = obj.get_config()
+        for name in inspect.signature(cls.__init__).parameters:
+            if name in ("self", "kwargs"):
+                continue
+            assert hasattr(obj, name), (cls.__name__, name)
+            assert name in config, (cls.__name__, name)
+    assert JordanRNNCell(3).output_units == 3
+    assert JordanRNN(3, output_units=2).output_units == 2
+
+
+@pytest.mark.parametrize("cls", [JordanRNNCell, PeepholeLSTMCell, JordanRNN, PeepholeLSTM])
+@pytest.mark.parametrize("units", [-3, 0, 2.5, "3", True, None])
+def test_invalid_units_raise_keras_style_error(cls, units):
+    with pytest.raises(ValueError, match="argument `units`, expected a positive integer, got"):
+        cls(units)
+
+
+def test_invalid_units_message_echoes_value():
+    with pytest.raises(ValueError) as info:
+        JordanRNNCell(-3)
+    assert str(info.value) == (
+        "Received an invalid value for argument `units`, expected a positive integer, got -3."
+    )
+    with pytest.raises(ValueError, match="argument `output_units`.*got 0"):
+        JordanRNN(3, output_units=0)
+
+
+def test_seed_makes_initial_weights_reproducible():
+    def weights(layer):
+        layer.build((None, 5, 4))
+        return layer.get_weights()
+
+    for cls in (JordanRNN, PeepholeLSTM):
+        same = zip(weights(cls(3, seed=1)), weights(cls(3, seed=1)), strict=True)
+        assert all(np.array_equal(a, b) for a, b in same)
+        other = zip(weights(cls(3, seed=1)), weights(cls(3, seed=2)), strict=True)
+        assert not all(np.array_equal(a, b) for a, b in other)
+
+
+def count_params(layer, input_dim=4):
+    layer.build((None, 5, input_dim))
+    return layer.count_params()
+
+
+def test_weight_counts():
+    n, u, o = 4, 5, 3
+    assert count_params(JordanRNN(u)) == n * u + u * u + u + u * u + u
+    assert count_params(JordanRNN(u, output_units=o)) == n * u + o * u + u + u * o + o
+    assert count_params(JordanRNN(u, output_units=o, use_bias=False)) == n * u + o * u + u * o
+    assert count_params(PeepholeLSTM(u)) == 4 * (n * u + u * u + u) + 3 * u
+    assert count_params(PeepholeLSTM(u, use_bias=False)) == 4 * (n * u + u * u) + 3 * u
+    cell = PeepholeLSTMCell(u)
+    cell.build((None, n))
+    assert [tuple(w.shape) for w in cell.weights] == [(n, 4 * u), (u, 4 * u), (4 * u,)] + [(u,)] * 3
+    jordan = JordanRNNCell(u, output_units=o)
+    jordan.build((None, n))
+    assert {w.name: tuple(w.shape) for w in jordan.weights} == {
+        "kernel": (n, u),
+        "recurrent_kernel": (o, u),
+        "bias": (u,),
+        "output_kernel": (u, o),
+        "output_bias": (o,),
+    }
+
+
+def test_lstm_has_four_times_the_weights_of_simple_rnn():
+    """The lecture's remark: an LSTM layer has 4x the parameters of a plain one."""
+    simple = count_params(keras.layers.SimpleRNN(5))
+    assert count_params(keras.layers.LSTM(5)) == 4 * simple
+    assert count_params(PeepholeLSTM(5)) == 4 * simple + 3 * 5
+
+
+def test_unit_forget_bias_initializes_forget_gate_to_one():
+    cell = PeepholeLSTMCell(3)
+    cell.build((None, 2))
+    np.testing.assert_array_equal(np.asarray(cell.bias), [0, 0, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0])
+
+
+def test_gradients_reach_every_weight(x):
+    import tensorflow as tf
+
+    for layer in (JordanRNN(3, return_sequences=True), PeepholeLSTM(3, return_sequences=True)):
+        layer.build(x.shape)
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(layer(x.astype("float32")) ** 2)
+        grads = tape.gradient(loss, layer.trainable_weights)
+        assert len(grads) == len(layer.trainable_weights)
+        for weight, grad in zip(layer.trainable_weights, grads, strict=True):
+            assert grad is not None and np.any(np.asarray(grad) != 0), weight.name
+
+
+LOAD_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    import keras
+    import numpy as np
+    import slotkeras.layers
+
+    x = np.load("x.npy")
+    for name in sys.argv[1:]:
+        model = keras.saving.load_model(name + ".keras")
+        kinds = {type(layer).__name__ for layer in model._flatten_layers()}
+        kinds |= {type(getattr(layer, "cell", None)).__name__ for layer in model._flatten_layers()}
+        np.testing.assert_array_equal(model.predict(x, verbose=0), np.load(name + ".npy"))
+        print(name, "OK", sorted(k for k in kinds if "Jordan" in k or "Peephole" in k))
+    """
+)
+
+
+def test_save_and_load_keras_format_in_fresh_process(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 6, 4)).astype("float32")
+    x[1, 4:] = 0.0  # Right padding, masked by the Masking layer.
+
+    def build(recurrent):
+        inputs = keras.Input((None, 4))
+        h = keras.layers.Masking(0.0)(inputs)
+        for layer in recurrent:
+            h = layer(h)
+        return keras.Model(inputs, h)
+
+    models = {
+        "jordan": build(
+            [
+                JordanRNN(5, return_sequences=True),
+                keras.layers.Bidirectional(JordanRNN(3, return_sequences=True)),
+                keras.layers.RNN(
+                    JordanRNNCell(4, output_units=3, output_activation="softmax"),
+                    return_sequences=True,
+                ),
+            ]
+        ),
+        "peephole": build(
+            [
+                PeepholeLSTM(5, return_sequences=True, go_backwards=True),
+                keras.layers.Bidirectional(PeepholeLSTM(3, return_sequences=True)),
+                keras.layers.RNN(PeepholeLSTMCell(2)),
+            ]
+        ),
+    }
+    np.save(tmp_path / "x.npy", x)
+    for name, model in models.items():
+        model.save(tmp_path / f"{name}.keras")
+        np.save(tmp_path / f"{name}.npy", model.predict(x, verbose=0))
+    (tmp_path / "load.py").write_text(LOAD_SCRIPT)
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run(
+        [sys.executable, "load.py", *models],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "jordan OK ['JordanRNN', 'JordanRNNCell']" in result.stdout
+    assert "peephole OK ['PeepholeLSTM', 'PeepholeLSTMCell']" in result.stdout
