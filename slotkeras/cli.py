@@ -195,6 +195,8 @@ def train_main(argv=None) -> int:
             "sentence_id_column", "token_column", "tag_column")}
         test = data.read_utterances(test_file, **options)
     metrics = training.train(config)
+    if not metrics.get("chief", True):
+        return 0  # another worker of a multi-worker run: the chief writes and reports
     if test_file is not None:
         from slotkeras.predictor import SlotFiller
 

@@ -531,7 +531,11 @@ def _run_key(config: TrainConfig) -> dict:
 def train(config: TrainConfig, log=print) -> dict:
     """Trains a tagger as configured and writes the model folder. Returns the final
     validation metrics (also in `metrics.json`), with the held-out report under
-    `test` when a held-out set is known."""
+    `test` when a held-out set is known.
+
+    In a multi-worker run (docs/distributed.md) every worker calls it with the same
+    config; only the chief writes the model folder, the others return their metrics
+    with `"chief": False` and leave nothing behind."""
     config.validate()
     started = time.time()
     # The strategy first: a multi-worker strategy must exist before any other TF op.
@@ -655,7 +659,10 @@ def train(config: TrainConfig, log=print) -> dict:
         state = agree_with_chief(strategy, tagger, state, work_dir)
     if state is not None:
         initial_epoch = state["epoch"]
-        log(f"Resuming from the checkpoint of epoch {initial_epoch} in {work_dir}")
+        if chief:
+            log(f"Resuming from the checkpoint of epoch {initial_epoch} in {work_dir}")
+        else:
+            log(f"Resuming after epoch {initial_epoch}, in step with the chief")
 
     f1_callback = ValidationF1(
         valid_ds,
