@@ -166,14 +166,22 @@ class CRF(keras.layers.Layer):
         tags = tf.transpose(tf.cast(tags, tf.int32), [1, 0])
         tags = tf.where(mask, tags, tf.zeros_like(tags))
         batch_size = tf.shape(emissions)[1]
-        incoming = tf.transpose(transitions)  # [j, i]: score of i -> j
+        # Forward algorithm as a matrix product: log sum_i exp(alpha_i + T_ij)
+        # = m + c_j + log sum_i exp(alpha_i - m) exp(T_ij - c_j), with m the row max
+        # of alpha and c_j the column max of T, so every exponent is <= 0 and each
+        # column of exp(T - c) holds a 1. This is several times faster than
+        # materialising [batch, tags, tags] and reducing it at every step.
+        column_max = tf.reduce_max(transitions, axis=0)
+        exp_transitions = tf.exp(transitions - column_max[None])
+        tiny = tf.constant(1e-30, tf.float32)  # keeps log() finite in extreme cases
 
         def step(carry, inputs):
             alpha, score, prev_tag, seen = carry
             emission, is_real, tag = inputs
-            # Forward algorithm: alpha[b, j] = log-sum of all paths ending in j,
-            # reduced over the contiguous last axis (previous tag i).
-            next_alpha = tf.reduce_logsumexp(alpha[:, None, :] + incoming[None], axis=2) + emission
+            # alpha[b, j] = log-sum of the scores of all paths ending in tag j.
+            row_max = tf.reduce_max(alpha, axis=1, keepdims=True)
+            summed = tf.matmul(tf.exp(alpha - row_max), exp_transitions)
+            next_alpha = tf.math.log(summed + tiny) + row_max + column_max[None] + emission
             next_alpha = tf.where(seen[:, None], next_alpha, start[None] + emission)
             # Score of the given path.
             transition = tf.where(
