@@ -1,0 +1,278 @@
+"""Speed benchmark on ATIS: training epochs per kind, the plain reference, serving.
+
+    python bench/speed.py                 # everything (about 30-40 min on 2 cores)
+    python bench/speed.py --quick         # 2 timed epochs, no full trainings
+
+Reports, with the machine's CPU and the TensorFlow version:
+- epoch time and utterances/s of every kind and direction at the default size, built
+  by `slotkeras.models.build_tagger` and fed by `slotkeras.features.make_dataset`
+  (batches by length), next to the plain reference timed in the same process: the
+  same-size bidirectional LSTM built the usual way (Embedding -> Bidirectional(LSTM)
+  -> Dense softmax, sequences padded to the longest utterance, batch 32,
+  `model.fit` on NumPy arrays);
+- wall time of `train.py` on ATIS to its early stop and its peak resident memory
+  (median of `--full-runs` runs);
+- the exported SavedModel fed raw strings: p50/p99 latency of one utterance and
+  throughput with batches of 256.
+Epoch times are medians of `--epochs` timed epochs after one warm-up epoch. Results go
+to docs/benchmarks.md between the speed markers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+DOC = ROOT / "docs" / "benchmarks.md"
+BEGIN, END = "<!-- speed:begin -->", "<!-- speed:end -->"
+KINDS = ["feedforward", "elman", "jordan", "gru", "lstm", "peephole_lstm"]
+
+
+def load_atis(data):
+    from slotkeras.data import read_splits
+
+    return read_splits(data)
+
+
+def timed_epochs(model, fit_args, epochs):
+    model.fit(**fit_args, epochs=1, verbose=0)  # warm-up: tracing
+    times = []
+    for _ in range(epochs):
+        start = time.perf_counter()
+        model.fit(**fit_args, epochs=1, verbose=0)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def epoch_benchmarks(splits, kinds, epochs):
+    import keras
+    import numpy as np
+
+    from slotkeras import features, models
+    from slotkeras.config import TrainConfig
+    from slotkeras.layers.crf import CRFLoss
+    from slotkeras.predictor import find_crf
+
+    config = TrainConfig()
+    train = splits["train"]
+    vocab = features.build_vocabulary((u.tokens for u in train), lowercase=config.lowercase)
+    featurizer = features.TokenFeaturizer(
+        vocab, num_buckets=config.hash_buckets, max_trigrams=config.max_trigrams
+    )
+    tags = features.LabelVocabulary.from_tags(u.tags for u in train)
+    intents = features.LabelVocabulary.from_labels(u.intent for u in train)
+    word_ids, trigram_ids = features.featurize(featurizer, [u.tokens for u in train])
+    slot_ids = [tags.encode(u.tags) for u in train]
+    intent_ids = intents.encode([u.intent for u in train])
+    dataset = features.make_dataset(
+        word_ids, trigram_ids, slot_ids, intent_ids, batch_size=config.batch_size,
+        shuffle=True, seed=1, max_trigrams=config.max_trigrams,
+    )
+    rows = []
+
+    def ours(kind, bidirectional):
+        keras.utils.set_random_seed(1)
+        tagger = models.build_tagger(
+            num_tags=len(tags), vocabulary_size=featurizer.vocabulary_size,
+            num_intents=len(intents), model=kind, bidirectional=bidirectional,
+            layers=config.layers, units=config.units, encoding=config.encoding,
+            embedding_dim=config.embedding_dim, hash_buckets=config.hash_buckets,
+            hash_dim=config.hash_dim, max_trigrams=config.max_trigrams, dropout=config.dropout,
+            output=config.output_layer, slot_intent_feedback=config.slot_intent_feedback,
+        )
+        slot_loss = (
+            CRFLoss(find_crf(tagger)) if config.output_layer == "crf"
+            else keras.losses.SparseCategoricalCrossentropy(ignore_class=-1)
+        )
+        tagger.compile(
+            optimizer=keras.optimizers.Adam(config.learning_rate),
+            loss={"slots": slot_loss, "intent": keras.losses.SparseCategoricalCrossentropy()},
+            loss_weights={"slots": 1.0, "intent": config.intent_loss_weight},
+        )
+        return timed_epochs(tagger, {"x": dataset, "shuffle": False}, epochs), tagger.count_params()
+
+    # The plain reference: padded to the longest utterance, batch 32, NumPy arrays.
+    width = max(len(u.tokens) for u in train)
+    x = np.zeros((len(train), width), np.int32)
+    y = np.zeros((len(train), width), np.int32)
+    for i, (w, s) in enumerate(zip(word_ids, slot_ids)):
+        x[i, : len(w)] = w
+        y[i, : len(s)] = s
+    keras.utils.set_random_seed(1)
+    inputs = keras.Input((None,), dtype="int32")
+    h = keras.layers.Embedding(featurizer.vocabulary_size, config.embedding_dim, mask_zero=True)(inputs)
+    for _ in range(config.layers):
+        h = keras.layers.Bidirectional(keras.layers.LSTM(config.units, return_sequences=True))(h)
+    reference = keras.Model(inputs, keras.layers.Dense(len(tags), activation="softmax")(h))
+    reference.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    ref_time = timed_epochs(reference, {"x": x, "y": y, "batch_size": 32}, epochs)
+    rows.append({"name": "reference: plain BiLSTM, padded, batch 32", "seconds": ref_time,
+                 "parameters": reference.count_params()})
+    default_time, params = ours(config.model, config.bidirectional)
+    rows.append({"name": f"default ({config.model}, bi, {config.encoding}, {config.output_layer})",
+                 "seconds": default_time, "parameters": params, "default": True})
+    lstm_time = None
+    for kind in kinds:
+        for bidirectional in (False, True):
+            if kind == "feedforward" and bidirectional:
+                continue
+            seconds, params = ours(kind, bidirectional)
+            rows.append({"name": f"{kind} {'bi' if bidirectional else 'uni'}", "seconds": seconds,
+                         "parameters": params, "kind": kind, "bidirectional": bidirectional})
+            if kind == "lstm" and not bidirectional:
+                lstm_time = seconds
+    for row in rows:
+        row["utterances_per_s"] = len(train) / row["seconds"]
+        row["vs_reference"] = ref_time / row["seconds"]
+        if lstm_time and row.get("kind") in ("jordan", "peephole_lstm", "gru", "elman", "lstm"):
+            same_dir = [r for r in rows if r.get("kind") == "lstm"
+                        and r.get("bidirectional") == row.get("bidirectional")]
+            if same_dir:
+                row["vs_builtin_lstm"] = row["seconds"] / same_dir[0]["seconds"]
+    return rows
+
+
+def full_trainings(data, runs):
+    out = []
+    for seed in range(1, runs + 1):
+        with tempfile.TemporaryDirectory() as tmp:
+            start = time.perf_counter()
+            subprocess.run(
+                [sys.executable, "train.py", "--train", data, "--output", f"{tmp}/m",
+                 "--seed", str(seed), "--verbose", "0", "--no-export"],
+                cwd=ROOT, check=True, capture_output=True,
+            )
+            wall = time.perf_counter() - start
+            metrics = json.loads(Path(f"{tmp}/m/metrics.json").read_text())
+        out.append({"wall_seconds": wall, "epochs": metrics["epochs_trained"],
+                    "valid_slot_f1": metrics["validation"]["slot_f1"]})
+    # ru_maxrss of the largest child (KiB on Linux).
+    peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return out, peak_mib
+
+
+def serving(data):
+    import numpy as np
+    import tensorflow as tf
+
+    from slotkeras.data import read_utterances
+
+    texts = [" ".join(u.tokens) for u in read_utterances(Path(data) / "test")]
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run(
+            [sys.executable, "train.py", "--train", data, "--output", f"{tmp}/m", "--epochs", "1",
+             "--verbose", "0"],
+            cwd=ROOT, check=True, capture_output=True,
+        )
+        serve = tf.saved_model.load(f"{tmp}/m/saved_model").signatures["serve"]
+        for text in texts[:20]:
+            serve(tf.constant([text]))
+        latencies = []
+        for text in texts[:500]:
+            start = time.perf_counter()
+            serve(tf.constant([text]))["tags"].numpy()
+            latencies.append(time.perf_counter() - start)
+        batches = [texts[i : i + 256] for i in range(0, len(texts) - 255, 256)]
+        serve(tf.constant(batches[0]))
+        runs = []
+        for _ in range(5):
+            start = time.perf_counter()
+            for batch in batches:
+                serve(tf.constant(batch))["tags"].numpy()
+            runs.append(256 * len(batches) / (time.perf_counter() - start))
+    return {
+        "p50_ms": 1000 * float(np.percentile(latencies, 50)),
+        "p99_ms": 1000 * float(np.percentile(latencies, 99)),
+        "throughput": statistics.median(runs),
+    }
+
+
+def machine():
+    import tensorflow as tf
+    from accuracy import machine as describe
+
+    return f"{describe()}, TensorFlow {tf.__version__}"
+
+
+def write_doc(section):
+    text = DOC.read_text(encoding="utf-8") if DOC.is_file() else "# Benchmarks\n"
+    section = f"{BEGIN}\n{section}\n{END}"
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        text = head + section + rest.split(END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    DOC.parent.mkdir(parents=True, exist_ok=True)
+    DOC.write_text(text, encoding="utf-8")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "atis"))
+    p.add_argument("--epochs", type=int, default=3, help="timed epochs per model (median)")
+    p.add_argument("--kinds", nargs="+", default=KINDS)
+    p.add_argument("--full-runs", type=int, default=3, help="train.py runs to early stop")
+    p.add_argument("--quick", action="store_true", help="2 timed epochs, no full trainings")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.epochs, args.full_runs = 2, 0
+    command = "python bench/speed.py " + " ".join(argv if argv is not None else sys.argv[1:])
+
+    splits = load_atis(args.data)
+    rows = epoch_benchmarks(splits, args.kinds, args.epochs)
+    serve = serving(args.data)
+    full, peak = full_trainings(args.data, args.full_runs) if args.full_runs else ([], None)
+
+    lines = [
+        "## Speed (ATIS train split, 4,478 utterances)",
+        "",
+        f"Command: `{command}`. Machine: {machine()}. Date: {datetime.date.today()}.",
+        "Epoch times are medians of timed epochs after a warm-up epoch, all in one process;",
+        "ratios compare numbers from the same run.",
+        "",
+        "| model | epoch s | utterances/s | parameters | speed-up vs reference | time vs built-in LSTM (same direction) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        vs_lstm = f"{row['vs_builtin_lstm']:.2f}x" if "vs_builtin_lstm" in row else ""
+        lines.append(
+            f"| {row['name']} | {row['seconds']:.2f} | {row['utterances_per_s']:.0f} | "
+            f"{row['parameters']:,} | {row['vs_reference']:.2f}x | {vs_lstm} |"
+        )
+    lines += [
+        "",
+        "Serving the exported SavedModel with raw strings (one utterance per call, 500 calls;",
+        "batches of 256 for throughput, median of 5 passes):",
+        "",
+        f"- one utterance: p50 {serve['p50_ms']:.2f} ms, p99 {serve['p99_ms']:.2f} ms",
+        f"- batches of 256: {serve['throughput']:,.0f} utterances/s",
+    ]
+    if full:
+        walls = [r["wall_seconds"] for r in full]
+        lines += [
+            "",
+            f"`train.py --train ATIS` to its early stop, {len(full)} seeds: median wall time "
+            f"{statistics.median(walls):.0f} s (runs: {', '.join(f'{w:.0f}' for w in walls)} s; "
+            f"epochs {', '.join(str(r['epochs']) for r in full)}); peak resident memory "
+            f"{peak:.0f} MiB.",
+        ]
+    write_doc("\n".join(lines))
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
