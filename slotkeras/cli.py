@@ -10,14 +10,23 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
-def _user_errors():
-    from slotkeras.config import ConfigError
-    from slotkeras.data import DataError
-    from slotkeras.predictor import ModelFolderError
 
-    return (ConfigError, DataError, ModelFolderError)
+def _error_types(module: str, names: tuple) -> tuple:
+    """The exception classes `names` of `module` if it was imported (an error of a
+    module that was never imported cannot have been raised): no import, no delay."""
+    loaded = sys.modules.get(module)
+    return tuple(getattr(loaded, name) for name in names) if loaded is not None else ()
+
+
+def _user_errors():
+    return (
+        _error_types("slotkeras.config", ("ConfigError",))
+        + _error_types("slotkeras.data", ("DataError",))
+        + _error_types("slotkeras.model_folder", ("ModelFolderError",))
+    )
 
 
 class UsageError(Exception):
@@ -36,6 +45,53 @@ def _quiet_tensorflow():
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 
+def _import_tensorflow_quietly():
+    """Imports TensorFlow with the process's stderr (fd 2) sent to /dev/null.
+
+    TensorFlow's C++ runtime logs lines such as "All log messages before
+    absl::InitializeLog() is called are written to STDERR" and "Could not find cuda
+    drivers" while it loads and looks for GPUs, whatever TF_CPP_MIN_LOG_LEVEL says;
+    an error must stay one line on stderr. Listing the physical devices here loads
+    the GPU platform (its messages are dropped too) but does not start the runtime,
+    so a multi-worker strategy can still be created afterwards."""
+    if "tensorflow" in sys.modules:
+        return
+    _quiet_tensorflow()
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow as tf
+
+        tf.config.list_physical_devices("GPU")
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+class _Choices(Sequence):
+    """The allowed values of a flag, a tuple of `slotkeras.models` read on first use:
+    parsing a command line does not import Keras, so a bad flag or a bad file is
+    reported at once."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def _values(self) -> tuple:
+        _import_tensorflow_quietly()
+        from slotkeras import models
+
+        return getattr(models, self.name)
+
+    def __getitem__(self, index):
+        return self._values()[index]
+
+    def __len__(self):
+        return len(self._values())
+
+
 def run_cli(main, argv=None) -> int:
     """Runs `main(argv)`, turning user errors into one line on stderr and status 2."""
     _quiet_tensorflow()
@@ -51,18 +107,19 @@ def run_cli(main, argv=None) -> int:
         if isinstance(error, _user_errors()):
             print(f"error: {error}", file=sys.stderr)
             return 2
-        from slotkeras.training import TrainingError
-
-        if isinstance(error, TrainingError):
+        if isinstance(error, _error_types("slotkeras.training", ("TrainingError",))):
             print(f"error: {error}", file=sys.stderr)
             return 1
         raise
 
 
 def _add_format_flags(parser):
-    parser.add_argument("--format", default="auto",
-                        choices=["auto", "utterance_csv", "token_csv", "folder", "conll"],
-                        help="input format (default: from the file)")
+    parser.add_argument(
+        "--format",
+        default="auto",
+        choices=["auto", "utterance_csv", "token_csv", "folder", "conll"],
+        help="input format (default: from the file)",
+    )
     parser.add_argument("--text-column", default="text")
     parser.add_argument("--tags-column", default="tags")
     parser.add_argument("--intent-column", default="intent")
@@ -126,8 +183,8 @@ def _positive_float(text):
 # Flags of train.py mapped to TrainConfig fields (flag dest == field name).
 def train_parser() -> Parser:
     from slotkeras.config import STRATEGIES
-    from slotkeras.models import ENCODINGS, KINDS, OUTPUTS
 
+    KINDS, ENCODINGS, OUTPUTS = _Choices("KINDS"), _Choices("ENCODINGS"), _Choices("OUTPUTS")
     p = Parser(prog="train.py", description="Train a slot-filling tagger.")
     S = argparse.SUPPRESS  # unset flags keep the config file's or the default value
     p.add_argument("--config", help="JSON file of settings (TrainConfig fields); flags override it")
@@ -136,15 +193,41 @@ def train_parser() -> Parser:
     p.add_argument("--output", default=S, help="model folder (default: models/default)")
     _add_format_flags(p)
     for action in p._actions:
-        if action.dest in ("format", "text_column", "tags_column", "intent_column",
-                           "sentence_id_column", "token_column", "tag_column"):
+        if action.dest in (
+            "format",
+            "text_column",
+            "tags_column",
+            "intent_column",
+            "sentence_id_column",
+            "token_column",
+            "tag_column",
+        ):
             action.default = S
-    p.add_argument("--model", choices=KINDS, default=S, help="network kind (default: lstm)")
+    # A metavar keeps argparse from listing the lazy choices (importing Keras) up front.
+    p.add_argument(
+        "--model",
+        choices=KINDS,
+        default=S,
+        metavar="KIND",
+        help="network kind: %(choices)s (default: lstm)",
+    )
     p.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=S)
     p.add_argument("--layers", type=_positive_int, default=S)
     p.add_argument("--units", type=_positive_int, default=S)
-    p.add_argument("--encoding", choices=ENCODINGS, default=S)
-    p.add_argument("--output-layer", choices=OUTPUTS, default=S)
+    p.add_argument(
+        "--encoding",
+        choices=ENCODINGS,
+        default=S,
+        metavar="ENCODING",
+        help="word encoding: %(choices)s (default: both)",
+    )
+    p.add_argument(
+        "--output-layer",
+        choices=OUTPUTS,
+        default=S,
+        metavar="LAYER",
+        help="slot output layer: %(choices)s (default: crf)",
+    )
     p.add_argument("--epochs", type=_positive_int, default=S)
     p.add_argument("--batch-size", type=_positive_int, default=S)
     p.add_argument("--seed", type=_non_negative_int, default=S)
@@ -162,17 +245,39 @@ def train_parser() -> Parser:
     p.add_argument("--strategy", choices=STRATEGIES, default=S)
     p.add_argument("--jit-compile", action=argparse.BooleanOptionalAction, default=S)
     p.add_argument("--tensorboard", metavar="DIR", default=S, help="write TensorBoard logs")
-    p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=S,
-                   help="resume an interrupted run of the same command (default: on)")
-    p.add_argument("--export", action=argparse.BooleanOptionalAction, default=S,
-                   help="write the SavedModel (default: on)")
+    p.add_argument(
+        "--resume",
+        action=argparse.BooleanOptionalAction,
+        default=S,
+        help="resume an interrupted run of the same command (default: on)",
+    )
+    p.add_argument(
+        "--export",
+        action=argparse.BooleanOptionalAction,
+        default=S,
+        help="write the SavedModel (default: on)",
+    )
     p.add_argument("--verbose", type=int, choices=[0, 1, 2], default=S)
-    p.add_argument("--test", help="held-out data to report on after training "
-                   "(default: the bundled held-out set when training on the bundled corpus)")
+    p.add_argument(
+        "--test",
+        help="held-out data to report on after training "
+        "(default: the bundled held-out set when training on the bundled corpus)",
+    )
     return p
 
 
-def config_from_args(args):
+_FORMAT_FIELDS = (
+    "format",
+    "text_column",
+    "tags_column",
+    "intent_column",
+    "sentence_id_column",
+    "token_column",
+    "tag_column",
+)
+
+
+def config_from_args(args, validate: bool = True):
     from slotkeras.config import TrainConfig
 
     values = vars(args).copy()
@@ -180,20 +285,99 @@ def config_from_args(args):
     values.pop("test", None)
     base = TrainConfig.from_json(config_file).to_dict() if config_file else {}
     base.update(values)
-    return TrainConfig.from_dict(base).validate()
+    config = TrainConfig.from_dict(base)
+    if validate:
+        _import_tensorflow_quietly()  # validate() reads the model choices of slotkeras.models
+        config.validate()
+    return config
+
+
+class _UnusableSetting(Exception):
+    """A format or column setting the readers reject; TrainConfig.validate names it."""
+
+
+def _read_inputs(config, test_file):
+    """Reads (and so checks) the training, validation and held-out data before Keras is
+    imported and before anything is written. Returns the held-out utterances, or None."""
+    from slotkeras import data
+
+    try:
+        options = {name: getattr(config, name) for name in _FORMAT_FIELDS}
+        source = Path(config.train)
+        if source.is_dir() and (source / "train").is_dir():
+            data.read_splits(source, **options)
+        else:
+            data.read_utterances(source, **options)
+        if config.valid is not None:
+            data.read_utterances(config.valid, **options)
+        if test_file is None:
+            return None
+        return data.read_utterances(test_file, **options)
+    except data.DataError:
+        raise
+    except (TypeError, ValueError) as error:
+        raise _UnusableSetting() from error
+
+
+def _first_existing(path: Path) -> Path:
+    path = Path(os.path.abspath(path))
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def _check_output_folder(output) -> None:
+    """`--output` must be a model folder that can be (re)placed: not a file, not inside
+    a file, and not a folder of something else (it is replaced as a whole)."""
+    path = Path(output)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"train.py: --output {output}: is a file, expected a model folder")
+    if path.is_dir():
+        contents = [entry.name for entry in path.iterdir()]
+        if contents and not {"model.keras", "config.json"} & set(contents):
+            raise UsageError(
+                f"train.py: --output {output}: a folder that holds no model (no model.keras "
+                "or config.json) would be replaced as a whole; choose a new folder"
+            )
+        return
+    existing = _first_existing(path)
+    if not existing.is_dir():
+        raise UsageError(f"train.py: --output {output}: {existing} is a file, not a folder")
+
+
+def _check_destination(path, flag: str, prog: str, folder: bool = False) -> None:
+    """A file (or folder) to write after the work is done must be writable there: fail
+    before the work, not after."""
+    if path is None:
+        return
+    target = Path(path)
+    if target.exists() and target.is_dir() != folder:
+        kind = "a folder, expected a file" if not folder else "a file, expected a folder"
+        raise UsageError(f"{prog}: {flag} {path}: is {kind}")
+    existing = _first_existing(target)
+    if not existing.is_dir() and existing != Path(os.path.abspath(target)):
+        raise UsageError(f"{prog}: {flag} {path}: {existing} is a file, not a folder")
 
 
 def train_main(argv=None) -> int:
     args = train_parser().parse_args(argv)
-    config = config_from_args(args)
+    # Everything the user gave is checked before Keras is imported (fast) and before
+    # anything is written: a bad flag, setting or file leaves no trace.
+    config = config_from_args(args, validate=False)
     test_file = args.test
-    from slotkeras import data, evaluation, training
+    try:
+        test = _read_inputs(config, test_file)
+        inputs_read = True
+    except _UnusableSetting:
+        inputs_read = False
+    if isinstance(config.output, str) and config.output.strip():
+        _check_output_folder(config.output)
+    _import_tensorflow_quietly()
+    config.validate()
+    if not inputs_read:
+        test = _read_inputs(config, test_file)
+    from slotkeras import evaluation, training
 
-    if test_file is not None:  # read it first: a bad file must fail before training
-        options = {f: getattr(config, f) for f in (
-            "format", "text_column", "tags_column", "intent_column",
-            "sentence_id_column", "token_column", "tag_column")}
-        test = data.read_utterances(test_file, **options)
     metrics = training.train(config)
     if not metrics.get("chief", True):
         return 0  # another worker of a multi-worker run: the chief writes and reports
@@ -223,14 +407,23 @@ def evaluate_parser() -> Parser:
 
 def evaluate_main(argv=None) -> int:
     args = evaluate_parser().parse_args(argv)
-    from slotkeras import data, evaluation
+    from slotkeras import data
     from slotkeras.config import BUNDLED_TEST
-    from slotkeras.predictor import SlotFiller
+    from slotkeras.model_folder import read_model_folder
 
+    prog = "evaluate.py"
+    _check_destination(args.report_json, "--report-json", prog)
+    _check_destination(args.errors, "--errors", prog)
+    _check_destination(args.plots, "--plots", prog, folder=True)
     source = args.data or BUNDLED_TEST
     utterances = data.read_utterances(source, **_reader_options(args))
     if args.plots:
         _check_plotting()
+    read_model_folder(args.model)  # a missing or broken folder fails before TF loads
+    _import_tensorflow_quietly()
+    from slotkeras import evaluation
+    from slotkeras.predictor import SlotFiller
+
     filler = SlotFiller.load(args.model)
     predictions = filler.predict([u.tokens for u in utterances], batch_size=args.batch_size)
     has_intents = bool(filler.intents) and all(u.intent is not None for u in utterances)
@@ -274,7 +467,7 @@ def _write_text(path, text):
 
 def _errors_text(utterances, predictions) -> str:
     lines = []
-    for i, (u, p) in enumerate(zip(utterances, predictions)):
+    for i, (u, p) in enumerate(zip(utterances, predictions, strict=True)):
         if list(u.tags) == p.tags and (u.intent is None or p.intent in (None, u.intent)):
             continue
         lines.append(f"# utterance {i + 1}")
@@ -282,7 +475,7 @@ def _errors_text(utterances, predictions) -> str:
             mark = "" if u.intent == p.intent else "  <-- intent"
             lines.append(f"intent\t{u.intent}\t{p.intent}{mark}")
         width = max(len(t) for t in u.tokens)
-        for token, gold, pred in zip(u.tokens, u.tags, p.tags):
+        for token, gold, pred in zip(u.tokens, u.tags, p.tags, strict=True):
             mark = "" if gold == pred else "  <--"
             lines.append(f"{token:<{width}}\t{gold}\t{pred}{mark}")
         lines.append("")
@@ -297,7 +490,7 @@ def predict_main(argv=None) -> int:
     _add_format_flags(p)
     args = p.parse_args(argv)
     from slotkeras import data
-    from slotkeras.predictor import SlotFiller
+    from slotkeras.model_folder import read_model_folder
 
     if not args.texts and not args.file:
         raise UsageError("slotkeras predict: give utterances or --file FILE")
@@ -309,14 +502,20 @@ def predict_main(argv=None) -> int:
     for text in args.texts:
         token_lists.append(text.split())
         texts.append(text)
+    read_model_folder(args.model)  # a missing or broken folder fails before TF loads
+    _import_tensorflow_quietly()
+    from slotkeras.predictor import SlotFiller
+
     filler = SlotFiller.load(args.model)
-    for text, prediction in zip(texts, filler.predict(token_lists)):
+    for text, prediction in zip(texts, filler.predict(token_lists), strict=True):
         print(json.dumps(prediction.to_json(text), ensure_ascii=False))
     return 0
 
 
 def convert_main(argv=None) -> int:
-    p = Parser(prog="slotkeras convert", description="Convert any supported format to utterance CSV.")
+    p = Parser(
+        prog="slotkeras convert", description="Convert any supported format to utterance CSV."
+    )
     p.add_argument("source")
     p.add_argument("destination")
     _add_format_flags(p)
@@ -340,4 +539,3 @@ def main(argv=None) -> int:
         print("usage: python -m slotkeras {train,evaluate,predict,convert} ...", file=sys.stderr)
         return 2
     return run_cli(commands[argv[0]], argv[1:])
-

@@ -7,11 +7,35 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from slotkeras.models import ENCODINGS, KINDS, OUTPUTS
-
 BUNDLED_TRAIN = "data/train.csv"
 BUNDLED_TEST = "data/test.csv"
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
+
+
+_COLUMNS = (
+    "text_column",
+    "tags_column",
+    "intent_column",
+    "sentence_id_column",
+    "token_column",
+    "tag_column",
+)
+_BOOLEANS = (
+    "lowercase",
+    "bidirectional",
+    "joint_intent",
+    "slot_intent_feedback",
+    "jit_compile",
+    "resume",
+    "export",
+)
+_NUMBERS = (
+    "valid_fraction",
+    "dropout",
+    "word_dropout",
+    "learning_rate",
+    "intent_loss_weight",
+)
 
 
 class ConfigError(ValueError):
@@ -57,7 +81,7 @@ class TrainConfig:
     epochs: int = 40  # upper bound; early stopping usually ends sooner
     batch_size: int = 32  # per replica
     learning_rate: float = 3e-3  # Adam
-    clipnorm: float = 5.0  # gradient norm clipping
+    clipnorm: float | None = 5.0  # gradient norm clipping (null: none)
     patience: int = 6  # epochs without a better validation slot F1 before stopping
     intent_loss_weight: float = 0.5  # weight of the intent loss next to the slot loss
     seed: int = 1  # fixes every source of randomness
@@ -73,12 +97,37 @@ class TrainConfig:
     def validate(self) -> TrainConfig:
         """Checks every setting; raises ConfigError naming the first bad one."""
 
+        # Imported here, not at the top: reading a config must not import Keras, so
+        # that the command line reports a bad flag or file at once.
+        from slotkeras.models import ENCODINGS, KINDS, OUTPUTS
+
         def bad(name, expected):
             value = getattr(self, name)
             return ConfigError(
                 f"Received an invalid value for `{name}`, expected {expected}, got {value!r}."
             )
 
+        def is_number(value):
+            return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+        for name in ("train", "output", *_COLUMNS):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value.strip():
+                raise bad(name, "a non-empty string")
+        for name in ("valid", "tensorboard"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not value.strip()):
+                raise bad(name, "a non-empty string or null")
+        for name in _BOOLEANS:
+            if not isinstance(getattr(self, name), bool):
+                raise bad(name, "true or false")
+        for name in _NUMBERS:
+            if not is_number(getattr(self, name)):
+                raise bad(name, "a number")
+        if self.verbose not in (0, 1, 2) or isinstance(self.verbose, bool):
+            raise bad("verbose", "0, 1 or 2")
+        if not isinstance(self.extra, dict):
+            raise bad("extra", "a JSON object")
         choices = {
             "model": KINDS,
             "encoding": ENCODINGS,
@@ -98,7 +147,9 @@ class TrainConfig:
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise bad(name, "a positive integer")
         if self.max_vocab is not None and (
-            not isinstance(self.max_vocab, int) or self.max_vocab < 1
+            not isinstance(self.max_vocab, int)
+            or isinstance(self.max_vocab, bool)
+            or self.max_vocab < 1
         ):
             raise bad("max_vocab", "a positive integer")
         for name in ("dropout", "word_dropout"):
@@ -106,8 +157,14 @@ class TrainConfig:
                 raise bad(name, "a number in [0, 1)")
         if not 0.0 < self.valid_fraction < 1.0:
             raise bad("valid_fraction", "a number in (0, 1)")
-        if not self.learning_rate > 0:
+        if not 0 < self.learning_rate < float("inf"):
             raise bad("learning_rate", "a positive number")
+        if self.clipnorm is not None and not (
+            is_number(self.clipnorm) and 0 < self.clipnorm < float("inf")
+        ):
+            raise bad("clipnorm", "a positive number or null")
+        if not 0 <= self.intent_loss_weight < float("inf"):
+            raise bad("intent_loss_weight", "a number >= 0")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             raise bad("seed", "a non-negative integer")
         return self

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,10 +12,7 @@ import tensorflow as tf
 
 from slotkeras import features
 from slotkeras.data import iob_spans
-
-
-class ModelFolderError(ValueError):
-    """A model folder that cannot be used: names the folder and what is wrong."""
+from slotkeras.model_folder import ModelFolderError, read_model_folder
 
 
 @dataclass
@@ -70,8 +66,10 @@ def make_decoder(model: keras.Model, num_intents: int):
         tag_ids = tf.where(mask, tag_ids, tf.zeros_like(tag_ids))
         if num_intents:
             probs = outputs["intent"]
-            return tag_ids, tf.argmax(probs, axis=-1, output_type=tf.int32), tf.reduce_max(
-                probs, axis=-1
+            return (
+                tag_ids,
+                tf.argmax(probs, axis=-1, output_type=tf.int32),
+                tf.reduce_max(probs, axis=-1),
             )
         batch = tf.shape(tag_ids)[0]
         return tag_ids, tf.zeros([batch], tf.int32), tf.ones([batch], tf.float32)
@@ -97,28 +95,30 @@ class SlotFiller:
     @classmethod
     def load(cls, folder: str | os.PathLike) -> SlotFiller:
         folder = Path(folder)
-        if not folder.is_dir():
-            raise ModelFolderError(f"{folder}: no such model folder")
-        needed = ["model.keras", "labels.json", "config.json"]
-        missing = [name for name in needed if not (folder / name).is_file()]
-        if missing:
-            raise ModelFolderError(
-                f"{folder}: not a complete model folder (missing {', '.join(missing)})"
-            )
-        try:
-            labels = json.loads((folder / "labels.json").read_text(encoding="utf-8"))
-            config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-            tags, intents = labels["tags"], labels.get("intents", [])
-        except (ValueError, KeyError, TypeError) as error:
-            raise ModelFolderError(f"{folder}: unreadable labels.json or config.json ({error})")
-        import slotkeras.layers  # noqa: F401  (registers the custom layers)
-        import slotkeras.layers.crf  # noqa: F401
+        tags, intents, config = read_model_folder(folder)
+        import slotkeras.layers.crf  # noqa: F401  (registers the custom layers)
+        import slotkeras.models  # noqa: F401
 
         try:
             model = keras.models.load_model(folder / "model.keras", compile=False)
         except Exception as error:  # noqa: BLE001 - any failure means a broken file
-            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise ModelFolderError(f"{folder / 'model.keras'}: cannot be loaded ({first})")
+            text = str(error).strip()
+            first = text.splitlines()[0] if text else type(error).__name__
+            raise ModelFolderError(
+                f"{folder / 'model.keras'}: cannot be loaded ({first})"
+            ) from None
+        outputs = model.output if isinstance(model.output, dict) else {}
+        shapes = {
+            "tags": tuple(outputs["slots"].shape)[-1] if "slots" in outputs else None,
+            "intents": tuple(outputs["intent"].shape)[-1] if "intent" in outputs else 0,
+        }
+        for key, names in (("tags", tags), ("intents", intents)):
+            width = shapes[key]
+            if width is not None and width != len(names):
+                raise ModelFolderError(
+                    f"{folder / 'labels.json'}: {len(names)} {key} but model.keras predicts "
+                    f"{width}: the files come from different models"
+                )
         return cls(model, tags, intents, config)
 
     def predict_ids(self, token_lists, batch_size: int = 256):
@@ -141,7 +141,9 @@ class SlotFiller:
     def predict(self, token_lists, batch_size: int = 256) -> list[Prediction]:
         tag_ids, intent_ids, intent_probs = self.predict_ids(token_lists, batch_size)
         out = []
-        for tokens, ids, intent, prob in zip(token_lists, tag_ids, intent_ids, intent_probs):
+        for tokens, ids, intent, prob in zip(
+            token_lists, tag_ids, intent_ids, intent_probs, strict=True
+        ):
             out.append(
                 Prediction(
                     tokens=list(tokens),
@@ -183,6 +185,4 @@ def export_saved_model(filler: SlotFiller, path: str | os.PathLike) -> None:
     Tokenization, lexicon lookup, hashing and decoding all run in the graph."""
     module = _Serving(filler)
     serve = module.serve.get_concrete_function()
-    tf.saved_model.save(
-        module, str(path), signatures={"serving_default": serve, "serve": serve}
-    )
+    tf.saved_model.save(module, str(path), signatures={"serving_default": serve, "serve": serve})
