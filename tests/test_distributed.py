@@ -68,14 +68,16 @@ def start_workers(cwd: Path, args: list[str], tag: str, count: int = 2) -> list:
 
 
 def wait_for(workers, timeout: float = TIMEOUT) -> list[str]:
-    """Waits for every worker; on a timeout or a failure kills the others and fails
-    with their output. Returns their outputs."""
+    """Waits for every worker; on a timeout or a failure kills the others (a worker
+    left alone waits for its peers for ever, deaf to SIGTERM) and fails with their
+    output. Returns their outputs."""
     deadline = time.monotonic() + timeout
     try:
-        for process, _ in workers:
-            process.wait(timeout=max(1.0, deadline - time.monotonic()))
-    except subprocess.TimeoutExpired:
-        pass
+        while time.monotonic() < deadline:
+            codes = [process.poll() for process, _ in workers]
+            if None not in codes or any(code not in (None, 0) for code in codes):
+                break
+            time.sleep(0.2)
     finally:
         for process, _ in workers:
             if process.poll() is None:
