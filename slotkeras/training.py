@@ -221,9 +221,10 @@ def describe_devices(strategy: tf.distribute.Strategy) -> str:
         where = f"{len(gpus)} GPU(s): {', '.join(names)}"
     else:
         where = f"CPU ({os.cpu_count()} cores)"
-    described = (
-        f"{where}; strategy {type(strategy).__name__}, {strategy.num_replicas_in_sync} replica(s)"
-    )
+    name = type(strategy).__name__
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        name = "MultiWorkerMirroredStrategy"  # not its class's name, CollectiveAllReduce...
+    described = f"{where}; strategy {name}, {strategy.num_replicas_in_sync} replica(s)"
     if _in_multi_worker_mode(strategy):
         role = "chief: writes the model folder" if is_chief(strategy) else "writes no model"
         described += f"; task {task_name(strategy)} ({role})"

@@ -114,7 +114,8 @@ def test_two_workers_finish_with_identical_weights(two_workers):
     chief, worker = outputs
     assert "task worker-0 (chief: writes the model folder)" in chief
     assert "task worker-1 (writes no model)" in worker
-    assert "2 replica(s)" in chief and "2 replica(s)" in worker
+    assert "strategy MultiWorkerMirroredStrategy, 2 replica(s)" in chief
+    assert "2 replica(s)" in worker
     assert "Saved models/tagger" in chief and "Saved" not in worker
     first, second = digests(outputs)
     assert first == second
@@ -210,14 +211,32 @@ from slotkeras.config import TrainConfig
 # Two replicas on two logical CPUs stand in for the GPUs of a machine.
 training.make_strategy = lambda name: tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 config = TrainConfig(**json.loads(sys.argv[1]))
+
+# Interrupted after its first epoch's checkpoint, then the same run again: it resumes.
+on_epoch_end = training.ValidationF1.on_epoch_end
+
+
+def interrupt_after_the_first_epoch(self, epoch, logs=None):
+    on_epoch_end(self, epoch, logs)
+    if epoch == 0:
+        raise KeyboardInterrupt
+
+
+training.ValidationF1.on_epoch_end = interrupt_after_the_first_epoch
+try:
+    training.train(config)
+except KeyboardInterrupt:
+    print("interrupted")
+training.ValidationF1.on_epoch_end = on_epoch_end
 metrics = training.train(config)
 print(json.dumps({"epochs": metrics["epochs_trained"], "f1": metrics["validation"]["slot_f1"]}))
 """
 
 
-def test_mirrored_strategy_with_two_replicas_trains(tmp_path):
+def test_mirrored_strategy_with_two_replicas_trains_and_resumes(tmp_path):
     """The single-machine path (`--strategy mirrored` on a 2-GPU machine), with two
-    logical CPU devices: variable-length buckets split across two replicas."""
+    logical CPU devices: variable-length buckets split across two replicas, and a run
+    interrupted after its first epoch resumes there."""
     small_csv(tmp_path)
     config = dict(
         train="small.csv", output="models/mirrored", epochs=2, batch_size=4, units=8,
@@ -234,6 +253,10 @@ def test_mirrored_strategy_with_two_replicas_trains(tmp_path):
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     assert "MirroredStrategy, 2 replica(s)" in result.stdout
+    assert "interrupted\n" in result.stdout
+    assert "Resuming from the checkpoint of epoch 1" in result.stdout
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["epochs"] == 2
+    history = (tmp_path / "models" / "mirrored" / "history.csv").read_text().splitlines()
+    assert [row.split(",")[0] for row in history[1:]] == ["1", "2"]
     assert (tmp_path / "models" / "mirrored" / "saved_model" / "saved_model.pb").is_file()
