@@ -103,7 +103,10 @@ def two_workers(tmp_path_factory):
     """One two-worker run, shared by the checks below."""
     cwd = tmp_path_factory.mktemp("two_workers")
     small_csv(cwd)
+    # Up to 3 epochs with patience 1: early stopping (when it happens) must stop
+    # every worker after the same epoch, or the others would wait for ever.
     args = ["--train", "small.csv", "--output", "models/tagger", *TINY]
+    args += ["--epochs", "3", "--patience", "1"]
     started = time.monotonic()
     outputs = wait_for(start_workers(cwd, args, "run"))
     return cwd, outputs, time.monotonic() - started
@@ -134,7 +137,9 @@ def test_only_the_chief_writes_and_its_model_folder_serves(two_workers):
     for name in ("model.keras", "config.json", "labels.json", "history.csv", "metrics.json"):
         assert (folder / name).is_file(), name
     history = (folder / "history.csv").read_text().splitlines()
-    assert len(history) == 3  # header + 2 epochs, written once
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert len(history) == 1 + metrics["epochs_trained"]  # written once, by the chief
+    assert metrics["stopped_early"] == (metrics["epochs_trained"] < 3)
     assert json.loads((folder / "config.json").read_text())["strategy"] == "multi_worker"
 
     serve = tf.saved_model.load(str(folder / "saved_model")).signatures["serve"]
