@@ -368,31 +368,49 @@ class Checkpoint:
         self.state_path = folder / "state.json"
 
     def exists(self) -> bool:
-        return self.path.is_file() and self.state_path.is_file()
+        return self.path.is_file()
 
-    def save(self, model: keras.Model, state: dict) -> None:
+    def save(self, model: keras.Model, state: dict, best_weights=None) -> None:
+        """One file holds everything (weights, optimizer state, early-stopping state
+        and the best weights so far), so a kill between two writes cannot pair the
+        state of one epoch with the weights of another. `state.json` is a readable
+        copy of the state, written after it."""
         arrays = {f"w{i}": np.asarray(w) for i, w in enumerate(model.get_weights())}
         optimizer = model.optimizer
         if optimizer is not None and optimizer.built:
             for i, v in enumerate(optimizer.variables):
                 arrays[f"o{i}"] = np.asarray(v)
+        for i, w in enumerate(best_weights or []):
+            arrays[f"b{i}"] = np.asarray(w)
+        arrays["state"] = np.array(json.dumps(state))
         buffer = io.BytesIO()
         np.savez(buffer, **arrays)
         _atomic_write_bytes(self.path, buffer.getvalue())
         _atomic_write_text(self.state_path, json.dumps(state))
 
     def restore(self, model: keras.Model) -> dict:
-        state = json.loads(self.state_path.read_text(encoding="utf-8"))
+        """Restores weights and optimizer state, rewrites `best.weights.npz` from the
+        checkpoint, and returns the early-stopping state."""
+
+        def numbered(arrays, prefix):
+            keys = [k for k in arrays.files if k[:1] == prefix and k[1:].isdigit()]
+            return [arrays[k] for k in sorted(keys, key=lambda k: int(k[1:]))]
+
         with np.load(self.path) as arrays:
-            n_weights = sum(1 for k in arrays.files if k.startswith("w"))
-            model.set_weights([arrays[f"w{i}"] for i in range(n_weights)])
-            opt_keys = sorted((k for k in arrays.files if k.startswith("o")), key=lambda k: int(k[1:]))
-            if opt_keys:
+            state = json.loads(str(arrays["state"]))
+            model.set_weights(numbered(arrays, "w"))
+            optimizer_values = numbered(arrays, "o")
+            if optimizer_values:
                 optimizer = model.optimizer
                 if not optimizer.built:
                     optimizer.build(model.trainable_variables)
-                for variable, key in zip(optimizer.variables, opt_keys):
-                    variable.assign(arrays[key])
+                for variable, value in zip(optimizer.variables, optimizer_values):
+                    variable.assign(value)
+            best = numbered(arrays, "b")
+        if best:
+            buffer = io.BytesIO()
+            np.savez(buffer, *best)
+            _atomic_write_bytes(self.folder / "best.weights.npz", buffer.getvalue())
         return state
 
 
@@ -500,7 +518,17 @@ class ValidationF1(keras.callbacks.Callback):
                     "history": self.rows,
                     "stopped": bool(self.model.stop_training),
                 },
+                best_weights=self._best_weights_for_checkpoint(),
             )
+
+    def _best_weights_for_checkpoint(self):
+        if self.best_weights is not None:
+            return self.best_weights
+        best_file = self.work_dir / "best.weights.npz" if self.work_dir is not None else None
+        if best_file is not None and best_file.is_file():
+            with np.load(best_file) as arrays:
+                return [arrays[f"arr_{i}"] for i in range(len(arrays.files))]
+        return None
 
     def restore_best(self):
         if self.best_weights is not None:
