@@ -43,13 +43,25 @@ PUBLISHED = [
 BEGIN, END = "<!-- accuracy:begin -->", "<!-- accuracy:end -->"
 
 
-def run_one(data: str, kind: str, bidirectional: bool, encoding: str | None, seed: int,
-            extra: list[str]) -> dict:
+def run_one(
+    data: str, kind: str, bidirectional: bool, encoding: str | None, seed: int, extra: list[str]
+) -> dict:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "model"
-        cmd = [sys.executable, "train.py", "--train", data, "--output", str(folder),
-               "--seed", str(seed), "--verbose", "0", "--no-export"]
+        cmd = [
+            sys.executable,
+            "train.py",
+            "--train",
+            data,
+            "--output",
+            str(folder),
+            "--seed",
+            str(seed),
+            "--verbose",
+            "0",
+            "--no-export",
+        ]
         if kind != "default":
             cmd += ["--model", kind, "--bidirectional" if bidirectional else "--no-bidirectional"]
         if encoding:
@@ -60,9 +72,21 @@ def run_one(data: str, kind: str, bidirectional: bool, encoding: str | None, see
         seconds = time.time() - started
         report = Path(tmp) / "test.json"
         subprocess.run(
-            [sys.executable, "evaluate.py", "--model", str(folder), "--data",
-             str(Path(data) / "test"), "--report-json", str(report)],
-            cwd=ROOT, env=env, check=True, capture_output=True, text=True,
+            [
+                sys.executable,
+                "evaluate.py",
+                "--model",
+                str(folder),
+                "--data",
+                str(Path(data) / "test"),
+                "--report-json",
+                str(report),
+            ],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
         )
         test = json.loads(report.read_text())
         metrics = json.loads((folder / "metrics.json").read_text())
@@ -151,7 +175,7 @@ Command: `{command}` (rows accumulate in `bench/results/accuracy.jsonl`;
 Data: `../shared/data/atis` (4,478 train / 500 valid / 893 test, the split of Goo et al.
 2018). Early stopping and every setting use the validation split only; the test split is
 scored once per run. Mean ± sample standard deviation over seeds; no pretrained embeddings.
-Machine: {'; '.join(machines)}. Dates: {', '.join(dates)}.
+Machine: {"; ".join(machines)}. Dates: {", ".join(dates)}.
 
 {table(rows)}
 
@@ -172,17 +196,31 @@ Published RNN results on the same test set, for comparison:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "atis"))
-    p.add_argument("--kinds", nargs="+", default=["default"] + KINDS,
-                   help="'default' is train.py's default configuration")
+    p.add_argument(
+        "--kinds",
+        nargs="+",
+        default=["default"] + KINDS,
+        help="'default' is train.py's default configuration",
+    )
     p.add_argument("--directions", nargs="+", choices=["uni", "bi"], default=["uni", "bi"])
-    p.add_argument("--encodings", nargs="+", default=None,
-                   help="encodings for the default configuration's ablation (default: onehot hash)")
+    p.add_argument(
+        "--encodings",
+        nargs="+",
+        default=None,
+        help="encodings for the default configuration's ablation (default: onehot hash)",
+    )
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--first-seed", type=int, default=1)
-    p.add_argument("--extra", nargs=argparse.REMAINDER, default=[],
-                   help="flags passed to train.py for every run (must come last)")
+    p.add_argument(
+        "--extra",
+        nargs=argparse.REMAINDER,
+        default=[],
+        help="flags passed to train.py for every run (must come last)",
+    )
     p.add_argument("--only-report", action="store_true")
     args = p.parse_args(argv)
     command = "python bench/accuracy.py " + " ".join(argv if argv is not None else sys.argv[1:])
@@ -205,8 +243,11 @@ def main(argv=None) -> int:
                 row = run_one(args.data, kind, bidirectional, encoding, seed, args.extra)
                 with open(RESULTS, "a", encoding="utf-8") as handle:
                     handle.write(json.dumps(row) + "\n")
-                print(f"{label(row)} seed {seed}: valid {row['valid_slot_f1']:.2f} "
-                      f"test {row['test_slot_f1']:.2f} ({row['train_seconds']:.0f} s)", flush=True)
+                print(
+                    f"{label(row)} seed {seed}: valid {row['valid_slot_f1']:.2f} "
+                    f"test {row['test_slot_f1']:.2f} ({row['train_seconds']:.0f} s)",
+                    flush=True,
+                )
     rows = [json.loads(line) for line in RESULTS.read_text().splitlines() if line.strip()]
     write_doc(rows, command)
     print(f"wrote {DOC}")

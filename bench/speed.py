@@ -78,23 +78,39 @@ def epoch_benchmarks(splits, kinds, epochs):
     slot_ids = [tags.encode(u.tags) for u in train]
     intent_ids = intents.encode([u.intent for u in train])
     dataset = features.make_dataset(
-        word_ids, trigram_ids, slot_ids, intent_ids, batch_size=config.batch_size,
-        shuffle=True, seed=1, max_trigrams=config.max_trigrams,
+        word_ids,
+        trigram_ids,
+        slot_ids,
+        intent_ids,
+        batch_size=config.batch_size,
+        shuffle=True,
+        seed=1,
+        max_trigrams=config.max_trigrams,
     )
     rows = []
 
     def ours(kind, bidirectional):
         keras.utils.set_random_seed(1)
         tagger = models.build_tagger(
-            num_tags=len(tags), vocabulary_size=featurizer.vocabulary_size,
-            num_intents=len(intents), model=kind, bidirectional=bidirectional,
-            layers=config.layers, units=config.units, encoding=config.encoding,
-            embedding_dim=config.embedding_dim, hash_buckets=config.hash_buckets,
-            hash_dim=config.hash_dim, max_trigrams=config.max_trigrams, dropout=config.dropout,
-            output=config.output_layer, slot_intent_feedback=config.slot_intent_feedback,
+            num_tags=len(tags),
+            vocabulary_size=featurizer.vocabulary_size,
+            num_intents=len(intents),
+            model=kind,
+            bidirectional=bidirectional,
+            layers=config.layers,
+            units=config.units,
+            encoding=config.encoding,
+            embedding_dim=config.embedding_dim,
+            hash_buckets=config.hash_buckets,
+            hash_dim=config.hash_dim,
+            max_trigrams=config.max_trigrams,
+            dropout=config.dropout,
+            output=config.output_layer,
+            slot_intent_feedback=config.slot_intent_feedback,
         )
         slot_loss = (
-            CRFLoss(find_crf(tagger)) if config.output_layer == "crf"
+            CRFLoss(find_crf(tagger))
+            if config.output_layer == "crf"
             else keras.losses.SparseCategoricalCrossentropy(ignore_class=-1)
         )
         tagger.compile(
@@ -113,33 +129,56 @@ def epoch_benchmarks(splits, kinds, epochs):
         y[i, : len(s)] = s
     keras.utils.set_random_seed(1)
     inputs = keras.Input((None,), dtype="int32")
-    h = keras.layers.Embedding(featurizer.vocabulary_size, config.embedding_dim, mask_zero=True)(inputs)
+    h = keras.layers.Embedding(featurizer.vocabulary_size, config.embedding_dim, mask_zero=True)(
+        inputs
+    )
     for _ in range(config.layers):
         h = keras.layers.Bidirectional(keras.layers.LSTM(config.units, return_sequences=True))(h)
     reference = keras.Model(inputs, keras.layers.Dense(len(tags), activation="softmax")(h))
     reference.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     ref_time = timed_epochs(reference, {"x": x, "y": y, "batch_size": 32}, epochs)
-    rows.append({"name": "reference: plain BiLSTM, padded, batch 32", "seconds": ref_time,
-                 "parameters": reference.count_params()})
+    rows.append(
+        {
+            "name": "reference: plain BiLSTM, padded, batch 32",
+            "seconds": ref_time,
+            "parameters": reference.count_params(),
+        }
+    )
     default_time, params = ours(config.model, config.bidirectional)
-    rows.append({"name": f"default ({config.model}, bi, {config.encoding}, {config.output_layer})",
-                 "seconds": default_time, "parameters": params, "default": True})
+    rows.append(
+        {
+            "name": f"default ({config.model}, bi, {config.encoding}, {config.output_layer})",
+            "seconds": default_time,
+            "parameters": params,
+            "default": True,
+        }
+    )
     lstm_time = None
     for kind in kinds:
         for bidirectional in (False, True):
             if kind == "feedforward" and bidirectional:
                 continue
             seconds, params = ours(kind, bidirectional)
-            rows.append({"name": f"{kind} {'bi' if bidirectional else 'uni'}", "seconds": seconds,
-                         "parameters": params, "kind": kind, "bidirectional": bidirectional})
+            rows.append(
+                {
+                    "name": f"{kind} {'bi' if bidirectional else 'uni'}",
+                    "seconds": seconds,
+                    "parameters": params,
+                    "kind": kind,
+                    "bidirectional": bidirectional,
+                }
+            )
             if kind == "lstm" and not bidirectional:
                 lstm_time = seconds
     for row in rows:
         row["utterances_per_s"] = len(train) / row["seconds"]
         row["vs_reference"] = ref_time / row["seconds"]
         if lstm_time and row.get("kind") in ("jordan", "peephole_lstm", "gru", "elman", "lstm"):
-            same_dir = [r for r in rows if r.get("kind") == "lstm"
-                        and r.get("bidirectional") == row.get("bidirectional")]
+            same_dir = [
+                r
+                for r in rows
+                if r.get("kind") == "lstm" and r.get("bidirectional") == row.get("bidirectional")
+            ]
             if same_dir:
                 row["vs_builtin_lstm"] = row["seconds"] / same_dir[0]["seconds"]
     return rows
@@ -151,14 +190,32 @@ def full_trainings(data, runs):
         with tempfile.TemporaryDirectory() as tmp:
             start = time.perf_counter()
             subprocess.run(
-                [sys.executable, "train.py", "--train", data, "--output", f"{tmp}/m",
-                 "--seed", str(seed), "--verbose", "0", "--no-export"],
-                cwd=ROOT, check=True, capture_output=True,
+                [
+                    sys.executable,
+                    "train.py",
+                    "--train",
+                    data,
+                    "--output",
+                    f"{tmp}/m",
+                    "--seed",
+                    str(seed),
+                    "--verbose",
+                    "0",
+                    "--no-export",
+                ],
+                cwd=ROOT,
+                check=True,
+                capture_output=True,
             )
             wall = time.perf_counter() - start
             metrics = json.loads(Path(f"{tmp}/m/metrics.json").read_text())
-        out.append({"wall_seconds": wall, "epochs": metrics["epochs_trained"],
-                    "valid_slot_f1": metrics["validation"]["slot_f1"]})
+        out.append(
+            {
+                "wall_seconds": wall,
+                "epochs": metrics["epochs_trained"],
+                "valid_slot_f1": metrics["validation"]["slot_f1"],
+            }
+        )
     # ru_maxrss of the largest child (KiB on Linux).
     peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return out, peak_mib
@@ -173,9 +230,21 @@ def serving(data):
     texts = [" ".join(u.tokens) for u in read_utterances(Path(data) / "test")]
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run(
-            [sys.executable, "train.py", "--train", data, "--output", f"{tmp}/m", "--epochs", "1",
-             "--verbose", "0"],
-            cwd=ROOT, check=True, capture_output=True,
+            [
+                sys.executable,
+                "train.py",
+                "--train",
+                data,
+                "--output",
+                f"{tmp}/m",
+                "--epochs",
+                "1",
+                "--verbose",
+                "0",
+            ],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
         )
         serve = tf.saved_model.load(f"{tmp}/m/saved_model").signatures["serve"]
         for text in texts[:20]:
@@ -220,7 +289,9 @@ def write_doc(section):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "atis"))
     p.add_argument("--epochs", type=int, default=3, help="timed epochs per model (median)")
     p.add_argument("--kinds", nargs="+", default=KINDS)
@@ -243,7 +314,8 @@ def main(argv=None):
         "Epoch times are medians of timed epochs after a warm-up epoch, all in one process;",
         "ratios compare numbers from the same run.",
         "",
-        "| model | epoch s | utterances/s | parameters | speed-up vs reference | time vs built-in LSTM (same direction) |",
+        "| model | epoch s | utterances/s | parameters | speed-up vs reference "
+        "| time vs built-in LSTM (same direction) |",
         "|---|---|---|---|---|---|",
     ]
     for row in rows:

@@ -151,9 +151,7 @@ class TokenFeaturizer(keras.layers.Layer):
         (int32 `[batch, time, max_trigrams]`).
     """
 
-    def __init__(
-        self, vocabulary=(), lowercase=True, num_buckets=16384, max_trigrams=16, **kwargs
-    ):
+    def __init__(self, vocabulary=(), lowercase=True, num_buckets=16384, max_trigrams=16, **kwargs):
         super().__init__(**kwargs)
         self.vocabulary = [str(word) for word in vocabulary]
         self.lowercase = bool(lowercase)
@@ -164,13 +162,19 @@ class TokenFeaturizer(keras.layers.Layer):
             tf.lookup.KeyValueTensorInitializer(
                 tf.constant([""] + self.vocabulary, dtype=tf.string),
                 tf.concat(
-                    [tf.constant([PAD_INDEX], tf.int64), tf.range(2, len(self.vocabulary) + 2, dtype=tf.int64)], 0
+                    [
+                        tf.constant([PAD_INDEX], tf.int64),
+                        tf.range(2, len(self.vocabulary) + 2, dtype=tf.int64),
+                    ],
+                    0,
                 ),
             ),
             default_value=OTHER_INDEX,
         )
         self.hashing = LetterTrigramHashing(
-            num_buckets=num_buckets, max_trigrams=max_trigrams, lowercase=lowercase,
+            num_buckets=num_buckets,
+            max_trigrams=max_trigrams,
+            lowercase=lowercase,
             name="letter_trigram_hashing",
         )
 
@@ -320,7 +324,9 @@ def make_dataset(
     predictions line up with the input.
     """
     lengths = np.array([len(w) for w in word_ids], dtype=np.int64)
-    flat_words = np.concatenate(word_ids).astype(np.int32) if len(lengths) else np.zeros(0, np.int32)
+    flat_words = (
+        np.concatenate(word_ids).astype(np.int32) if len(lengths) else np.zeros(0, np.int32)
+    )
     flat_tri = (
         np.concatenate(trigram_ids).astype(np.int32).reshape(-1, max_trigrams)
         if len(lengths)

@@ -114,7 +114,9 @@ def build_tagger(
             keras.layers.Embedding(vocabulary_size, embedding_dim, name="word_embedding")(word_ids)
         )
     if encoding in ("hash", "both"):
-        parts.append(HashedWordEmbedding(hash_buckets, hash_dim, name="trigram_embedding")(trigram_ids))
+        parts.append(
+            HashedWordEmbedding(hash_buckets, hash_dim, name="trigram_embedding")(trigram_ids)
+        )
     x = parts[0] if len(parts) == 1 else keras.layers.Concatenate(name="word_vectors")(parts)
     x = keras.layers.Dropout(dropout, seed=seed, name="word_dropout")(x)
 

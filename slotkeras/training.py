@@ -551,7 +551,9 @@ def _word_dropout(rate: float, seed: int):
     def apply(inputs, targets):
         word_ids = inputs["word_ids"]
         drop = tf.random.uniform(tf.shape(word_ids), seed=seed) < rate
-        word_ids = tf.where(drop & (word_ids > features.OTHER_INDEX), features.OTHER_INDEX, word_ids)
+        word_ids = tf.where(
+            drop & (word_ids > features.OTHER_INDEX), features.OTHER_INDEX, word_ids
+        )
         return {**inputs, "word_ids": word_ids}, targets
 
     return apply
@@ -629,7 +631,9 @@ def train(config: TrainConfig, log=print) -> dict:
     tag_vocab = features.LabelVocabulary.from_tags(u.tags for u in splits.train)
     has_intents = config.joint_intent and all(u.intent is not None for u in splits.train)
     intent_vocab = (
-        features.LabelVocabulary.from_labels(u.intent for u in splits.train) if has_intents else None
+        features.LabelVocabulary.from_labels(u.intent for u in splits.train)
+        if has_intents
+        else None
     )
     num_intents = len(intent_vocab) if intent_vocab else 0
     log(
@@ -638,7 +642,6 @@ def train(config: TrainConfig, log=print) -> dict:
     )
 
     train_arrays = _dataset_arrays(featurizer, splits.train, tag_vocab, intent_vocab)
-    valid_arrays = _dataset_arrays(featurizer, splits.valid, tag_vocab, intent_vocab)
     global_batch = config.batch_size * strategy.num_replicas_in_sync
     train_ds = features.make_dataset(
         *train_arrays,

@@ -57,13 +57,29 @@ def test_evaluate_report_matches_seqeval_and_the_printed_table(trained, tmp_path
     report_path = tmp_path / "report.json"
     errors_path = tmp_path / "errors.txt"
     result = run(
-        "evaluate.py", "--model", str(folder), "--data", "data/test.csv",
-        "--report-json", str(report_path), "--errors", str(errors_path),
-        "--plots", str(tmp_path / "plots"),
+        "evaluate.py",
+        "--model",
+        str(folder),
+        "--data",
+        "data/test.csv",
+        "--report-json",
+        str(report_path),
+        "--errors",
+        str(errors_path),
+        "--plots",
+        str(tmp_path / "plots"),
     )
     report = json.loads(report_path.read_text())
-    for key in ("slot_f1", "slot_precision", "slot_recall", "per_slot", "token_accuracy",
-                "sentence_accuracy", "intent_accuracy", "num_utterances"):
+    for key in (
+        "slot_f1",
+        "slot_precision",
+        "slot_recall",
+        "per_slot",
+        "token_accuracy",
+        "sentence_accuracy",
+        "intent_accuracy",
+        "num_utterances",
+    ):
         assert key in report, key
     assert report["num_utterances"] == 600
 
@@ -77,12 +93,19 @@ def test_evaluate_report_matches_seqeval_and_the_printed_table(trained, tmp_path
     printed = re.search(r"^slot F1 (\d+\.\d\d)", result.stdout, re.M).group(1)
     assert printed == f"{report['slot_f1']:.2f}"
     for name, row in report["per_slot"].items():
-        line = re.search(rf"^{re.escape(name)}\s+(\S+)\s+(\S+)\s+(\S+)\s+(\d+)$", result.stdout, re.M)
+        line = re.search(
+            rf"^{re.escape(name)}\s+(\S+)\s+(\S+)\s+(\S+)\s+(\d+)$", result.stdout, re.M
+        )
         assert line, name
         assert line.groups() == (
-            f"{row['precision']:.2f}", f"{row['recall']:.2f}", f"{row['f1']:.2f}", str(row["support"])
+            f"{row['precision']:.2f}",
+            f"{row['recall']:.2f}",
+            f"{row['f1']:.2f}",
+            str(row["support"]),
         )
-    wrong = sum(list(u.tags) != p.tags or u.intent != p.intent for u, p in zip(utterances, predictions))
+    wrong = sum(
+        list(u.tags) != p.tags or u.intent != p.intent for u, p in zip(utterances, predictions)
+    )
     assert errors_path.read_text().count("# utterance ") == wrong
     assert (tmp_path / "plots" / "training_curves.png").stat().st_size > 1000
     assert (tmp_path / "plots" / "per_slot_f1.png").stat().st_size > 1000
@@ -109,8 +132,18 @@ def test_saved_model_serves_the_keras_models_tags_without_slotkeras(trained, tmp
     script = tmp_path / "serve.py"
     script.write_text(SERVE_WITHOUT_SLOTKERAS)
     subprocess.run(
-        [sys.executable, str(script), str(folder / "saved_model"), str(texts), str(tmp_path / "out.json")],
-        cwd=tmp_path, check=True, capture_output=True, env=ENV, timeout=600,
+        [
+            sys.executable,
+            str(script),
+            str(folder / "saved_model"),
+            str(texts),
+            str(tmp_path / "out.json"),
+        ],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+        env=ENV,
+        timeout=600,
     )
     served = json.loads((tmp_path / "out.json").read_text())
 
@@ -123,13 +156,15 @@ def test_saved_model_serves_the_keras_models_tags_without_slotkeras(trained, tmp
 
 def test_predict_command_prints_spans(trained):
     folder, _ = trained
-    result = run("-m", "slotkeras", "predict", "--model", str(folder), "leave taipei on november 2nd")
+    result = run(
+        "-m", "slotkeras", "predict", "--model", str(folder), "leave taipei on november 2nd"
+    )
     line = json.loads(result.stdout.strip().splitlines()[-1])
     assert line["text"] == "leave taipei on november 2nd"
     assert "intent" in line and 0 < line["intent_probability"] <= 1
     for slot in line["slots"]:
         assert set(slot) == {"slot", "value", "start", "end"}
-        assert line["text"].split()[slot["start"]:slot["end"]] == slot["value"].split()
+        assert line["text"].split()[slot["start"] : slot["end"]] == slot["value"].split()
 
 
 def test_bad_flags_and_unreadable_model_folders_exit_2_with_one_line(tmp_path):
@@ -149,10 +184,32 @@ def test_bad_flags_and_unreadable_model_folders_exit_2_with_one_line(tmp_path):
 def test_bidirectional_lstm_tells_arrive_from_leave(tmp_path):
     """The lecture's signature example: only context tells departure from destination."""
     folder = tmp_path / "bilstm"
-    run("train.py", "--model", "lstm", "--bidirectional", "--layers", "1", "--units", "64",
-        "--epochs", "8", "--output", str(folder), "--verbose", "0", "--no-export")
-    result = run("-m", "slotkeras", "predict", "--model", str(folder),
-                 "arrive taipei on november 2nd", "leave taipei on november 2nd")
+    run(
+        "train.py",
+        "--model",
+        "lstm",
+        "--bidirectional",
+        "--layers",
+        "1",
+        "--units",
+        "64",
+        "--epochs",
+        "8",
+        "--output",
+        str(folder),
+        "--verbose",
+        "0",
+        "--no-export",
+    )
+    result = run(
+        "-m",
+        "slotkeras",
+        "predict",
+        "--model",
+        str(folder),
+        "arrive taipei on november 2nd",
+        "leave taipei on november 2nd",
+    )
     arrive, leave = (json.loads(line) for line in result.stdout.strip().splitlines()[-2:])
     assert {"slot": "toloc.city_name", "value": "taipei", "start": 1, "end": 2} in arrive["slots"]
     assert {"slot": "fromloc.city_name", "value": "taipei", "start": 1, "end": 2} in leave["slots"]

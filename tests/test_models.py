@@ -49,7 +49,14 @@ def test_every_layer_is_named_and_outputs_have_the_right_shapes():
     assert out["intent"].shape == (2, 3)
     names = [layer.name for layer in tagger.layers]
     assert len(names) == len(set(names))
-    assert {"word_embedding", "trigram_embedding", "bi_lstm_1", "bi_lstm_2", "slots", "intent"} <= set(names)
+    assert {
+        "word_embedding",
+        "trigram_embedding",
+        "bi_lstm_1",
+        "bi_lstm_2",
+        "slots",
+        "intent",
+    } <= set(names)
     np.testing.assert_allclose(out["slots"].numpy().sum(-1), 1.0, rtol=1e-5)
 
 
@@ -62,7 +69,13 @@ def test_no_intent_head_without_intents_and_crf_output():
 
 @pytest.mark.parametrize(
     "argument, value",
-    [("model", "transformer"), ("encoding", "glove"), ("layers", 0), ("units", -3), ("dropout", 1.5)],
+    [
+        ("model", "transformer"),
+        ("encoding", "glove"),
+        ("layers", 0),
+        ("units", -3),
+        ("dropout", 1.5),
+    ],
 )
 def test_invalid_arguments_name_the_argument(argument, value):
     with pytest.raises(ValueError, match=f"`{argument}`.*{value}"):
@@ -70,7 +83,9 @@ def test_invalid_arguments_name_the_argument(argument, value):
             "model",
             "encoding",
         ) else small_tagger(
-            value if argument == "model" else "lstm", True, value if argument == "encoding" else "both"
+            value if argument == "model" else "lstm",
+            True,
+            value if argument == "encoding" else "both",
         )
 
 
@@ -88,16 +103,29 @@ def test_masking_same_outputs_alone_and_in_a_padded_batch(kind, bidirectional):
 
 def test_feedforward_cannot_tell_arrive_from_leave():
     """The lecture's point: without memory, "taipei" gets the same output in both."""
-    sentences = [["arrive", "taipei", "on", "november", "2nd"], ["leave", "taipei", "on", "november", "2nd"]]
-    featurizer = features.TokenFeaturizer(features.build_vocabulary(sentences), num_buckets=50, max_trigrams=6)
+    sentences = [
+        ["arrive", "taipei", "on", "november", "2nd"],
+        ["leave", "taipei", "on", "november", "2nd"],
+    ]
+    featurizer = features.TokenFeaturizer(
+        features.build_vocabulary(sentences), num_buckets=50, max_trigrams=6
+    )
     inputs = featurizer(tf.constant(sentences))
     for encoding in models.ENCODINGS:
-        tagger = small_tagger("feedforward", False, encoding, num_intents=0, vocabulary_size=featurizer.vocabulary_size)
+        tagger = small_tagger(
+            "feedforward",
+            False,
+            encoding,
+            num_intents=0,
+            vocabulary_size=featurizer.vocabulary_size,
+        )
         slots = tagger(inputs)["slots"].numpy()
         np.testing.assert_array_equal(slots[0, 1], slots[1, 1])
         assert not np.allclose(slots[0, 0], slots[1, 0])  # the verbs themselves differ
         # With memory the same word gets a different output.
-        lstm = small_tagger("lstm", False, encoding, num_intents=0, vocabulary_size=featurizer.vocabulary_size)
+        lstm = small_tagger(
+            "lstm", False, encoding, num_intents=0, vocabulary_size=featurizer.vocabulary_size
+        )
         slots = lstm(inputs)["slots"].numpy()
         assert not np.allclose(slots[0, 1], slots[1, 1])
 
@@ -139,8 +167,14 @@ def test_save_and_load_in_a_fresh_process_every_kind_direction_encoding(tmp_path
     script = tmp_path / "load.py"
     script.write_text("import slotkeras.layers, slotkeras.models\n" + LOAD_AND_PREDICT)
     subprocess.run(
-        [sys.executable, str(script), str(tmp_path / "inputs.npz"), str(len(GRID)), str(tmp_path),
-         str(tmp_path / "out.npz")],
+        [
+            sys.executable,
+            str(script),
+            str(tmp_path / "inputs.npz"),
+            str(len(GRID)),
+            str(tmp_path),
+            str(tmp_path / "out.npz"),
+        ],
         check=True,
         capture_output=True,
         env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": ""},
@@ -154,7 +188,16 @@ def test_save_and_load_in_a_fresh_process_every_kind_direction_encoding(tmp_path
 @pytest.mark.parametrize("kind", models.KINDS)
 def test_every_kind_trains_on_the_bundled_corpus_for_an_epoch(kind, bundled_sample):
     featurizer, inputs, targets = bundled_sample
-    tagger = small_tagger(kind, True, "both", vocabulary_size=featurizer.vocabulary_size, num_tags=int(targets["slots"].max()) + 1, num_intents=int(targets["intent"].max()) + 1, units=8, layers=1)
+    tagger = small_tagger(
+        kind,
+        True,
+        "both",
+        vocabulary_size=featurizer.vocabulary_size,
+        num_tags=int(targets["slots"].max()) + 1,
+        num_intents=int(targets["intent"].max()) + 1,
+        units=8,
+        layers=1,
+    )
     tagger.compile(
         optimizer=keras.optimizers.Adam(0.01),
         loss={
@@ -173,11 +216,15 @@ def bundled_sample():
 
     utterances = read_utterances("data/train.csv")[:200]
     featurizer = features.TokenFeaturizer(
-        features.build_vocabulary(u.tokens for u in utterances), num_buckets=50, max_trigrams=MAX_TRIGRAMS
+        features.build_vocabulary(u.tokens for u in utterances),
+        num_buckets=50,
+        max_trigrams=MAX_TRIGRAMS,
     )
     tags = features.LabelVocabulary.from_tags(u.tags for u in utterances)
     intents = features.LabelVocabulary.from_labels(u.intent for u in utterances)
-    inputs = featurizer(tf.constant(features.pad_tokens([u.tokens for u in utterances]).astype(str)))
+    inputs = featurizer(
+        tf.constant(features.pad_tokens([u.tokens for u in utterances]).astype(str))
+    )
     slots = np.full(inputs["word_ids"].shape, -1, np.int32)
     for i, u in enumerate(utterances):
         slots[i, : len(u.tags)] = tags.encode(u.tags)
