@@ -91,7 +91,7 @@ class TrainConfig:
     tensorboard: str | None = None  # folder for TensorBoard logs, off by default
     resume: bool = True  # resume an interrupted run of the same output folder
     export: bool = True  # write saved_model/ next to model.keras
-    verbose: int = 1  # Keras progress output: 0 silent, 1 progress bar, 2 one line per epoch
+    verbose: int = 1  # 0 silent, 1 progress bar (epoch lines off a terminal), 2 epoch lines
     extra: dict = field(default_factory=dict)  # free-form notes kept with the run
 
     def validate(self) -> TrainConfig:

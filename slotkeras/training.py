@@ -16,6 +16,7 @@ import json
 import math
 import os
 import shutil
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,6 +109,14 @@ def cluster_spec_from_env() -> dict:
     if not isinstance(tf_config, dict) or not isinstance(tf_config.get("cluster", {}), dict):
         raise ConfigError('TF_CONFIG: expected {"cluster": {...}, "task": {...}}')
     return tf_config.get("cluster", {})
+
+
+def progress_verbosity(verbose: int) -> int:
+    """Keras verbosity: the progress bar (1) becomes one line per epoch (2) when the
+    output is not a terminal, so logs hold epochs, not thousands of bar updates."""
+    if verbose == 1 and not sys.stdout.isatty():
+        return 2
+    return verbose
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
@@ -507,6 +516,10 @@ class ValidationF1(keras.callbacks.Callback):
             self.wait += 1
             if self.wait >= self.patience:
                 self.model.stop_training = True
+        if self.best >= 100.0:
+            # No later epoch can be strictly better: waiting `patience` more epochs
+            # would end with these same best weights.
+            self.model.stop_training = True
         if self.checkpoint is not None:
             self.checkpoint.save(
                 self.model,
@@ -738,7 +751,7 @@ def train(config: TrainConfig, log=print) -> dict:
                 epochs=config.epochs,
                 initial_epoch=initial_epoch,
                 callbacks=callbacks,
-                verbose=config.verbose,
+                verbose=progress_verbosity(config.verbose),
                 shuffle=False,  # the dataset shuffles itself, reproducibly
             )
     if f1_callback.failure is not None:
