@@ -1,7 +1,8 @@
 """Accuracy benchmark on ATIS: every network kind, both directions, each encoding.
 
     python bench/accuracy.py                      # the whole table, 3 seeds each
-    python bench/accuracy.py --kinds lstm --directions bi --encodings both --seeds 3
+    python bench/accuracy.py --kinds default --ablations --seeds 3   # the default only
+    python bench/accuracy.py --kinds lstm gru --directions bi --seeds 1
     python bench/accuracy.py --only-report        # rewrite the table from saved runs
 
 Each run is `train.py --train ATIS ...` in a fresh process (settings chosen on the
@@ -41,6 +42,14 @@ PUBLISHED = [
     ("plain 40-line Keras BiLSTM", "measured on this machine (issue 5)", "about 94.7"),
 ]
 BEGIN, END = "<!-- accuracy:begin -->", "<!-- accuracy:end -->"
+# Ablations of the default configuration: one choice changed at a time.
+ABLATIONS = {
+    "onehot": ["--encoding", "onehot"],
+    "hash": ["--encoding", "hash"],
+    "softmax": ["--output-layer", "softmax"],
+    "no-feedback": ["--no-slot-intent-feedback"],
+    "two-layers": ["--layers", "2"],
+}
 
 
 def run_one(
@@ -208,11 +217,13 @@ def main(argv=None) -> int:
     )
     p.add_argument("--directions", nargs="+", choices=["uni", "bi"], default=["uni", "bi"])
     p.add_argument(
-        "--encodings",
-        nargs="+",
-        default=None,
-        help="encodings for the default configuration's ablation (default: onehot hash)",
+        "--ablations",
+        nargs="*",
+        choices=sorted(ABLATIONS),
+        default=sorted(ABLATIONS),
+        help="variants of the default configuration run beside it (default: all)",
     )
+    p.add_argument("--skip-default", action="store_true", help="run only the ablations")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--first-seed", type=int, default=1)
     p.add_argument(
@@ -229,18 +240,21 @@ def main(argv=None) -> int:
         plan = []
         for kind in args.kinds:
             if kind == "default":
-                plan.append(("default", True, None))
-                for encoding in args.encodings or ["onehot", "hash"]:
-                    plan.append(("default", True, encoding))
+                if not args.skip_default:
+                    plan.append(("default", True, None, []))
+                for ablation in args.ablations:
+                    flags = ABLATIONS[ablation]
+                    encoding = flags[1] if flags[0] == "--encoding" else None
+                    plan.append(("default", True, encoding, [] if encoding else flags))
                 continue
             for direction in args.directions:
                 if kind == "feedforward" and direction == "bi":
                     continue  # no memory, no direction: the same network
-                plan.append((kind, direction == "bi", None))
+                plan.append((kind, direction == "bi", None, []))
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        for kind, bidirectional, encoding in plan:
+        for kind, bidirectional, encoding, flags in plan:
             for seed in range(args.first_seed, args.first_seed + args.seeds):
-                row = run_one(args.data, kind, bidirectional, encoding, seed, args.extra)
+                row = run_one(args.data, kind, bidirectional, encoding, seed, flags + args.extra)
                 with open(RESULTS, "a", encoding="utf-8") as handle:
                     handle.write(json.dumps(row) + "\n")
                 print(
