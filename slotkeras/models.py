@@ -57,8 +57,8 @@ def build_tagger(
     hash_dim: int = 64,
     max_trigrams: int = 16,
     dropout: float = 0.3,
-    output: str = "crf",
-    slot_intent_feedback: bool = True,
+    output: str = "softmax",
+    slot_intent_feedback: bool = False,
     seed: int | None = None,
     name: str = "tagger",
 ) -> keras.Model:
