@@ -1,0 +1,62 @@
+"""Slow: the default configuration on ATIS (../shared/data/atis), trained once.
+
+Run with `python -m pytest -m slow`. About 2-4 minutes on 2 CPU cores.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ATIS = ROOT.parent / "shared" / "data" / "atis"
+
+
+@pytest.mark.slow
+def test_default_configuration_reaches_95_5_test_f1_on_atis(tmp_path):
+    if not (ATIS / "train" / "seq.in").is_file():
+        pytest.fail(f"ATIS is expected at {ATIS} (see ../shared/data/README.md)")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    model = tmp_path / "atis"
+    subprocess.run(
+        [
+            sys.executable,
+            "train.py",
+            "--train",
+            str(ATIS),
+            "--output",
+            str(model),
+            "--verbose",
+            "0",
+            "--no-export",
+        ],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=1800,
+    )
+    report = tmp_path / "test.json"
+    subprocess.run(
+        [
+            sys.executable,
+            "evaluate.py",
+            "--model",
+            str(model),
+            "--data",
+            str(ATIS / "test"),
+            "--report-json",
+            str(report),
+        ],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    result = json.loads(report.read_text())
+    assert result["num_utterances"] == 893
+    assert result["slot_f1"] >= 95.5, result["slot_f1"]
