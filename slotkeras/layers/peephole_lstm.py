@@ -4,7 +4,8 @@ import numbers
 
 import keras
 from keras import activations, constraints, initializers, ops, regularizers
-from keras.src import backend as keras_backend  # `rnn` is not in the public API.
+
+from slotkeras.layers.projected_rnn import ProjectedRNN
 
 
 def _check_positive_int(name, value):
@@ -306,7 +307,7 @@ _CELL_ARGS = (
 
 
 @keras.saving.register_keras_serializable(package="slotkeras")
-class PeepholeLSTM(keras.layers.RNN):
+class PeepholeLSTM(ProjectedRNN):
     """Peephole LSTM layer over a whole sequence (fast `PeepholeLSTMCell`).
 
     Computes the same numbers as `keras.layers.RNN(PeepholeLSTMCell(...))`,
@@ -359,6 +360,8 @@ class PeepholeLSTM(keras.layers.RNN):
     Reference: Gers, Schraudolph & Schmidhuber, JMLR 2002 (see
     `PeepholeLSTMCell`).
     """
+
+    cell_args = _CELL_ARGS
 
     def __init__(
         self,
@@ -422,52 +425,3 @@ class PeepholeLSTM(keras.layers.RNN):
             **kwargs,
         )
         self.input_spec = keras.layers.InputSpec(ndim=3)
-
-    def inner_loop(self, sequences, initial_state, mask, training=False):
-        if isinstance(mask, (list, tuple)):
-            mask = mask[0]
-        cell = self.cell
-        # The input projection of every time step (all four gates) in one
-        # matmul, and the recurrent weights read once, outside the loop.
-        projected = cell.project_inputs(sequences)
-        weights = tuple(ops.convert_to_tensor(w) for w in cell.recurrent_weights())
-
-        def step(projected_inputs, states):
-            return cell.recurrent_step(projected_inputs, states, weights)
-
-        return keras_backend.rnn(
-            step,
-            projected,
-            list(initial_state),
-            go_backwards=self.go_backwards,
-            mask=mask,
-            unroll=self.unroll,
-            input_length=sequences.shape[1],
-            zero_output_for_mask=self.zero_output_for_mask,
-            return_all_outputs=self.return_sequences,
-        )
-
-    def call(self, sequences, initial_state=None, mask=None, training=False):
-        return super().call(sequences, mask=mask, training=training, initial_state=initial_state)
-
-    def get_config(self):
-        cell_config = self.cell.get_config()
-        config = {name: cell_config[name] for name in _CELL_ARGS}
-        config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
-        base_config = super().get_config()
-        del base_config["cell"]
-        return {**base_config, **config}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-
-def _cell_property(name):
-    return property(lambda self: getattr(self.cell, name), doc=f"The cell's `{name}`.")
-
-
-# Cell arguments read through the layer (`layer.units`, ...), like the
-# properties of `keras.layers.LSTM`.
-for _name in _CELL_ARGS:
-    setattr(PeepholeLSTM, _name, _cell_property(_name))

@@ -1,0 +1,69 @@
+"""The recurrent-layer machinery shared by `JordanRNN` and `PeepholeLSTM`."""
+
+import keras
+from keras import ops, regularizers
+from keras.src import backend as keras_backend  # `rnn` is not in the public API.
+
+
+class ProjectedRNN(keras.layers.RNN):
+    """A `keras.layers.RNN` whose cell splits its step in two: the input projection
+    of every time step, computed in one matmul before the loop
+    (`cell.project_inputs`), and the recurrent part inside it
+    (`cell.recurrent_step` with `cell.recurrent_weights()` read once).
+
+    Subclasses build their cell from flat arguments and name them in `cell_args`;
+    `get_config` is flat (the cell's arguments, not a nested cell), which is what
+    `keras.layers.Bidirectional` needs to rebuild the backward layer.
+    """
+
+    cell_args: tuple = ()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # Cell arguments read through the layer (`layer.units`, ...), like the
+        # properties of `keras.layers.LSTM`.
+        for name in cls.cell_args:
+            setattr(
+                cls,
+                name,
+                property(lambda self, n=name: getattr(self.cell, n), doc=f"The cell's `{name}`."),
+            )
+
+    def inner_loop(self, sequences, initial_state, mask, training=False):
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0]
+        cell = self.cell
+        projected = cell.project_inputs(sequences)
+        weights = tuple(
+            None if w is None else ops.convert_to_tensor(w) for w in cell.recurrent_weights()
+        )
+
+        def step(projected_inputs, states):
+            return cell.recurrent_step(projected_inputs, states, weights)
+
+        return keras_backend.rnn(
+            step,
+            projected,
+            list(initial_state),
+            go_backwards=self.go_backwards,
+            mask=mask,
+            unroll=self.unroll,
+            input_length=sequences.shape[1],
+            zero_output_for_mask=self.zero_output_for_mask,
+            return_all_outputs=self.return_sequences,
+        )
+
+    def call(self, sequences, initial_state=None, mask=None, training=False):
+        return super().call(sequences, mask=mask, training=training, initial_state=initial_state)
+
+    def get_config(self):
+        cell_config = self.cell.get_config()
+        config = {name: cell_config[name] for name in self.cell_args}
+        config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
+        base_config = super().get_config()
+        del base_config["cell"]
+        return {**base_config, **config}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
