@@ -111,6 +111,50 @@ def cluster_spec_from_env() -> dict:
     return tf_config.get("cluster", {})
 
 
+def build_compiled_tagger(
+    config: TrainConfig, num_tags: int, vocabulary_size: int, num_intents: int
+) -> keras.Model:
+    """The tagger of a run, compiled with its losses and optimizer (call it under the
+    strategy's scope)."""
+    tagger = models.build_tagger(
+        num_tags=num_tags,
+        vocabulary_size=vocabulary_size,
+        num_intents=num_intents,
+        model=config.model,
+        bidirectional=config.bidirectional,
+        layers=config.layers,
+        units=config.units,
+        encoding=config.encoding,
+        embedding_dim=config.embedding_dim,
+        hash_buckets=config.hash_buckets,
+        hash_dim=config.hash_dim,
+        max_trigrams=config.max_trigrams,
+        dropout=config.dropout,
+        output=config.output_layer,
+        slot_intent_feedback=config.slot_intent_feedback,
+        seed=config.seed,
+    )
+    if config.output_layer == "crf":
+        from slotkeras.layers.crf import CRFLoss
+        from slotkeras.predictor import find_crf
+
+        slot_loss = CRFLoss(find_crf(tagger))
+    else:
+        slot_loss = keras.losses.SparseCategoricalCrossentropy(ignore_class=features.LABEL_PAD)
+    losses = {"slots": slot_loss}
+    weights = {"slots": 1.0}
+    if num_intents:
+        losses["intent"] = keras.losses.SparseCategoricalCrossentropy()
+        weights["intent"] = config.intent_loss_weight
+    tagger.compile(
+        optimizer=keras.optimizers.Adam(config.learning_rate, clipnorm=config.clipnorm),
+        loss=losses,
+        loss_weights=weights,
+        jit_compile=config.jit_compile,
+    )
+    return tagger
+
+
 def progress_verbosity(verbose: int) -> int:
     """Keras verbosity: the progress bar (1) becomes one line per epoch (2) when the
     output is not a terminal, so logs hold epochs, not thousands of bar updates."""
@@ -676,41 +720,8 @@ def train(config: TrainConfig, log=print) -> dict:
     )
 
     with strategy.scope():
-        tagger = models.build_tagger(
-            num_tags=len(tag_vocab),
-            vocabulary_size=featurizer.vocabulary_size,
-            num_intents=num_intents,
-            model=config.model,
-            bidirectional=config.bidirectional,
-            layers=config.layers,
-            units=config.units,
-            encoding=config.encoding,
-            embedding_dim=config.embedding_dim,
-            hash_buckets=config.hash_buckets,
-            hash_dim=config.hash_dim,
-            max_trigrams=config.max_trigrams,
-            dropout=config.dropout,
-            output=config.output_layer,
-            slot_intent_feedback=config.slot_intent_feedback,
-            seed=config.seed,
-        )
-        if config.output_layer == "crf":
-            from slotkeras.layers.crf import CRFLoss
-            from slotkeras.predictor import find_crf
-
-            slot_loss = CRFLoss(find_crf(tagger))
-        else:
-            slot_loss = keras.losses.SparseCategoricalCrossentropy(ignore_class=features.LABEL_PAD)
-        losses = {"slots": slot_loss}
-        weights = {"slots": 1.0}
-        if num_intents:
-            losses["intent"] = keras.losses.SparseCategoricalCrossentropy()
-            weights["intent"] = config.intent_loss_weight
-        tagger.compile(
-            optimizer=keras.optimizers.Adam(config.learning_rate, clipnorm=config.clipnorm),
-            loss=losses,
-            loss_weights=weights,
-            jit_compile=config.jit_compile,
+        tagger = build_compiled_tagger(
+            config, len(tag_vocab), featurizer.vocabulary_size, num_intents
         )
 
     state = None
