@@ -175,12 +175,15 @@ def table(rows) -> str:
 def write_doc(rows, command: str) -> None:
     machines = sorted({r["machine"] for r in rows})
     dates = sorted({r["date"] for r in rows})
+    commands = "\n".join(f"- `{c}`" for c in dict.fromkeys(r.get("command", command) for r in rows))
     published = "\n".join(f"| {n} | {s} | {f} |" for n, s, f in PUBLISHED)
     section = f"""{BEGIN}
 ## Accuracy on ATIS (test split, span-level slot F1, conlleval semantics)
 
-Command: `{command}` (rows accumulate in `bench/results/accuracy.jsonl`;
-`python bench/accuracy.py --only-report` rebuilds this table).
+Commands (each appends its rows to `bench/results/accuracy.jsonl`;
+`python bench/accuracy.py --only-report` rebuilds this table from it):
+{commands}
+
 Data: `../shared/data/atis` (4,478 train / 500 valid / 893 test, the split of Goo et al.
 2018). Early stopping and every setting use the validation split only; the test split is
 scored once per run. Mean ± sample standard deviation over seeds; no pretrained embeddings.
@@ -255,6 +258,7 @@ def main(argv=None) -> int:
         for kind, bidirectional, encoding, flags in plan:
             for seed in range(args.first_seed, args.first_seed + args.seeds):
                 row = run_one(args.data, kind, bidirectional, encoding, seed, flags + args.extra)
+                row["command"] = command
                 with open(RESULTS, "a", encoding="utf-8") as handle:
                     handle.write(json.dumps(row) + "\n")
                 print(
