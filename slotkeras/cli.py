@@ -266,17 +266,6 @@ def train_parser() -> Parser:
     return p
 
 
-_FORMAT_FIELDS = (
-    "format",
-    "text_column",
-    "tags_column",
-    "intent_column",
-    "sentence_id_column",
-    "token_column",
-    "tag_column",
-)
-
-
 def config_from_args(args, validate: bool = True):
     from slotkeras.config import TrainConfig
 
@@ -298,21 +287,16 @@ class _UnusableSetting(Exception):
 
 def _read_inputs(config, test_file):
     """Reads (and so checks) the training, validation and held-out data before Keras is
-    imported and before anything is written. Returns the held-out utterances, or None."""
+    imported and before anything is written. Returns the run's splits and the
+    held-out utterances of `--test` (or None)."""
     from slotkeras import data
+    from slotkeras.splits import load_splits, reader_options
 
     try:
-        options = {name: getattr(config, name) for name in _FORMAT_FIELDS}
-        source = Path(config.train)
-        if source.is_dir() and (source / "train").is_dir():
-            data.read_splits(source, **options)
-        else:
-            data.read_utterances(source, **options)
-        if config.valid is not None:
-            data.read_utterances(config.valid, **options)
+        splits = load_splits(config)
         if test_file is None:
-            return None
-        return data.read_utterances(test_file, **options)
+            return splits, None
+        return splits, data.read_utterances(test_file, **reader_options(config))
     except data.DataError:
         raise
     except (TypeError, ValueError) as error:
@@ -366,7 +350,7 @@ def train_main(argv=None) -> int:
     config = config_from_args(args, validate=False)
     test_file = args.test
     try:
-        test = _read_inputs(config, test_file)
+        splits, test = _read_inputs(config, test_file)
         inputs_read = True
     except _UnusableSetting:
         inputs_read = False
@@ -375,10 +359,10 @@ def train_main(argv=None) -> int:
     _import_tensorflow_quietly()
     config.validate()
     if not inputs_read:
-        test = _read_inputs(config, test_file)
+        splits, test = _read_inputs(config, test_file)
     from slotkeras import evaluation, training
 
-    metrics = training.train(config)
+    metrics = training.train(config, splits=splits)
     if not metrics.get("chief", True):
         return 0  # another worker of a multi-worker run: the chief writes and reports
     if test_file is not None:

@@ -18,17 +18,16 @@ import os
 import shutil
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from slotkeras import data as sk_data
 from slotkeras import evaluation, features, models
-from slotkeras.config import BUNDLED_TEST, BUNDLED_TRAIN, ConfigError, TrainConfig
+from slotkeras.config import ConfigError, TrainConfig
 from slotkeras.predictor import SlotFiller, export_saved_model, make_decoder
+from slotkeras.splits import Splits, load_splits
 
 
 class TrainingError(RuntimeError):
@@ -38,63 +37,6 @@ class TrainingError(RuntimeError):
 
 # Settings that may change between an interrupted run and its resumption.
 _RESUME_IGNORES = ("verbose", "resume", "tensorboard", "export", "epochs", "patience", "extra")
-
-
-@dataclass
-class Splits:
-    train: list
-    valid: list
-    test: list | None
-    test_source: str | None
-
-
-def _reader_options(config: TrainConfig) -> dict:
-    return dict(
-        format=config.format,
-        text_column=config.text_column,
-        tags_column=config.tags_column,
-        intent_column=config.intent_column,
-        sentence_id_column=config.sentence_id_column,
-        token_column=config.token_column,
-        tag_column=config.tag_column,
-    )
-
-
-def held_out_fraction(utterances: list, fraction: float):
-    """A fixed share of the utterances for validation: the same for every seed, so
-    runs with different seeds are compared on the same data."""
-    order = np.random.default_rng(12345).permutation(len(utterances))
-    n_valid = max(1, int(round(fraction * len(utterances))))
-    valid_idx = set(order[:n_valid].tolist())
-    train = [u for i, u in enumerate(utterances) if i not in valid_idx]
-    valid = [u for i, u in enumerate(utterances) if i in valid_idx]
-    return train, valid
-
-
-def load_splits(config: TrainConfig) -> Splits:
-    """Reads the training data (and validation / held-out data when given)."""
-    options = _reader_options(config)
-    source = Path(config.train)
-    test, test_source = None, None
-    if source.is_dir() and (source / "train").is_dir():
-        splits = sk_data.read_splits(source, **options)
-        train = splits["train"]
-        valid = splits.get("valid")
-        if "test" in splits:
-            test, test_source = splits["test"], str(source / "test")
-    else:
-        train = sk_data.read_utterances(source, **options)
-        valid = None
-    if config.valid is not None:
-        valid = sk_data.read_utterances(config.valid, **options)
-    if valid is None:
-        if len(train) < 2:
-            raise sk_data.DataError(source, "too few utterances to hold out a validation set")
-        train, valid = held_out_fraction(train, config.valid_fraction)
-    if test is None and os.path.normpath(config.train) == os.path.normpath(BUNDLED_TRAIN):
-        if Path(BUNDLED_TEST).is_file():
-            test, test_source = sk_data.read_utterances(BUNDLED_TEST), BUNDLED_TEST
-    return Splits(train, valid, test, test_source)
 
 
 def cluster_spec_from_env() -> dict:
@@ -634,10 +576,11 @@ def _run_key(config: TrainConfig) -> dict:
     return values
 
 
-def train(config: TrainConfig, log=print) -> dict:
+def train(config: TrainConfig, log=print, splits: Splits | None = None) -> dict:
     """Trains a tagger as configured and writes the model folder. Returns the final
     validation metrics (also in `metrics.json`), with the held-out report under
-    `test` when a held-out set is known.
+    `test` when a held-out set is known. `splits`: the data, when already read with
+    `slotkeras.splits.load_splits(config)`; read here otherwise.
 
     In a multi-worker run (docs/distributed.md) every worker calls it with the same
     config; only the chief writes the model folder, the others return their metrics
@@ -650,7 +593,8 @@ def train(config: TrainConfig, log=print) -> dict:
     keras.utils.set_random_seed(config.seed)
     tf.config.experimental.enable_op_determinism()
 
-    splits = load_splits(config)
+    if splits is None:
+        splits = load_splits(config)
     log(f"Training on {describe_devices(strategy)}")
 
     output = Path(config.output)
