@@ -1,33 +1,9 @@
 """Jordan recurrent network: the memory is the previous *output*, not the hidden state."""
 
-import numbers
-
 import keras
 from keras import activations, constraints, initializers, ops, regularizers
 
-from slotkeras.layers.projected_rnn import ProjectedRNN
-
-
-def _check_positive_int(name, value, allow_none=False):
-    """Returns `value` as an `int`, raising a Keras-style error unless positive."""
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
-        raise ValueError(
-            f"Received an invalid value for argument `{name}`, "
-            f"expected a positive integer, got {value}."
-        )
-    return int(value)
-
-
-def _seeded(initializer, seed):
-    """Returns `initializer` re-seeded with `seed` if it is random and unseeded."""
-    if seed is None:
-        return initializer
-    config = initializer.get_config()
-    if "seed" not in config or config["seed"] is not None:
-        return initializer
-    return initializer.__class__.from_config({**config, "seed": seed})
+from slotkeras.layers.projected_rnn import ProjectedRNN, _check_positive_int, _seeded
 
 
 @keras.saving.register_keras_serializable(package="slotkeras")

@@ -1,31 +1,9 @@
 """Peephole LSTM: the gates also look at the memory cell (Gers et al. 2002)."""
 
-import numbers
-
 import keras
 from keras import activations, constraints, initializers, ops, regularizers
 
-from slotkeras.layers.projected_rnn import ProjectedRNN
-
-
-def _check_positive_int(name, value):
-    """Returns `value` as an `int`, raising a Keras-style error unless positive."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
-        raise ValueError(
-            f"Received an invalid value for argument `{name}`, "
-            f"expected a positive integer, got {value}."
-        )
-    return int(value)
-
-
-def _seeded(initializer, seed):
-    """Returns `initializer` re-seeded with `seed` if it is random and unseeded."""
-    if seed is None:
-        return initializer
-    config = initializer.get_config()
-    if "seed" not in config or config["seed"] is not None:
-        return initializer
-    return initializer.__class__.from_config({**config, "seed": seed})
+from slotkeras.layers.projected_rnn import ProjectedRNN, _check_positive_int, _seeded
 
 
 @keras.saving.register_keras_serializable(package="slotkeras")
