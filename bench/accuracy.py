@@ -197,10 +197,16 @@ Published RNN results on the same test set, for comparison:
 |---|---|---|
 {published}
 {END}"""
+    replace_section(BEGIN, END, section)
+
+
+def replace_section(begin: str, end: str, section: str) -> None:
+    """Puts `section` (which starts with `begin` and ends with `end`) into
+    docs/benchmarks.md in place of the old one, or at the end of the file."""
     text = DOC.read_text(encoding="utf-8") if DOC.is_file() else "# Benchmarks\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + section + rest.split(END, 1)[1]
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        text = head + section + rest.split(end, 1)[1]
     else:
         text = text.rstrip("\n") + "\n\n" + section + "\n"
     DOC.parent.mkdir(parents=True, exist_ok=True)

@@ -253,15 +253,9 @@ def machine():
 
 
 def write_doc(section):
-    text = DOC.read_text(encoding="utf-8") if DOC.is_file() else "# Benchmarks\n"
-    section = f"{BEGIN}\n{section}\n{END}"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + section + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    DOC.write_text(text, encoding="utf-8")
+    from accuracy import replace_section
+
+    replace_section(BEGIN, END, f"{BEGIN}\n{section}\n{END}")
 
 
 def main(argv=None):
