@@ -163,7 +163,7 @@ _positive_float = _number(float, lambda v: v > 0, "a positive number")
 
 # Flags of train.py mapped to TrainConfig fields (flag dest == field name).
 def train_parser() -> Parser:
-    from slotkeras.config import STRATEGIES
+    from slotkeras.config import OPTIMIZERS, STRATEGIES
 
     KINDS, ENCODINGS, OUTPUTS = _Choices("KINDS"), _Choices("ENCODINGS"), _Choices("OUTPUTS")
     p = Parser(prog="train.py", description="Train a slot-filling tagger.")
@@ -214,6 +214,21 @@ def train_parser() -> Parser:
     p.add_argument("--seed", type=_non_negative_int, default=S)
     p.add_argument("--patience", type=_positive_int, default=S)
     p.add_argument("--learning-rate", type=_positive_float, default=S)
+    p.add_argument(
+        "--optimizer",
+        choices=OPTIMIZERS,
+        default=S,
+        help="adam, or lazy_adam: embedding rows updated only in batches that use them "
+        "(default: lazy_adam)",
+    )
+    p.add_argument(
+        "--weight-averaging",
+        type=_rate,
+        metavar="MOMENTUM",
+        default=S,
+        help="validate and keep an exponential moving average of the weights "
+        "(momentum in [0, 1); default: 0, off)",
+    )
     p.add_argument("--dropout", type=_rate, default=S)
     p.add_argument("--word-dropout", type=_rate, default=S)
     p.add_argument("--embedding-dim", type=_positive_int, default=S)

@@ -10,6 +10,7 @@ from pathlib import Path
 BUNDLED_TRAIN = "data/train.csv"
 BUNDLED_TEST = "data/test.csv"
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
+OPTIMIZERS = ("adam", "lazy_adam")
 
 
 _COLUMNS = (
@@ -82,6 +83,9 @@ class TrainConfig:
     batch_size: int = 64  # per replica
     learning_rate: float = 5e-3  # Adam
     clipnorm: float | None = 5.0  # gradient norm clipping (null: none)
+    optimizer: str = "lazy_adam"  # adam | lazy_adam (embedding rows updated only when used)
+    weight_averaging: float = 0.0  # momentum of an exponential moving average of the
+    # weights, which validation, early stopping and the saved model use (0: off)
     patience: int = 6  # epochs without a better validation slot F1 before stopping
     intent_loss_weight: float = 0.5  # weight of the intent loss next to the slot loss
     seed: int = 1  # fixes every source of randomness
@@ -134,6 +138,7 @@ class TrainConfig:
             "output_layer": OUTPUTS,
             "strategy": STRATEGIES,
             "format": ("auto", "utterance_csv", "token_csv", "folder", "conll"),
+            "optimizer": OPTIMIZERS,
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
@@ -155,6 +160,8 @@ class TrainConfig:
         for name in ("dropout", "word_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise bad(name, "a number in [0, 1)")
+        if not is_number(self.weight_averaging) or not 0.0 <= self.weight_averaging < 1.0:
+            raise bad("weight_averaging", "a number in [0, 1)")
         if not 0.0 < self.valid_fraction < 1.0:
             raise bad("valid_fraction", "a number in (0, 1)")
         if not 0 < self.learning_rate < float("inf"):

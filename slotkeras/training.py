@@ -26,6 +26,7 @@ import tensorflow as tf
 
 from slotkeras import evaluation, features, models
 from slotkeras.config import ConfigError, TrainConfig
+from slotkeras.optimizers import LazyAdam
 from slotkeras.predictor import SlotFiller, export_saved_model, make_decoder
 from slotkeras.splits import Splits, load_splits
 
@@ -88,8 +89,12 @@ def build_compiled_tagger(
     if num_intents:
         losses["intent"] = keras.losses.SparseCategoricalCrossentropy()
         weights["intent"] = config.intent_loss_weight
+    optimizer_class = LazyAdam if config.optimizer == "lazy_adam" else keras.optimizers.Adam
+    averaging = {}
+    if config.weight_averaging > 0:
+        averaging = {"use_ema": True, "ema_momentum": config.weight_averaging}
     tagger.compile(
-        optimizer=keras.optimizers.Adam(config.learning_rate, clipnorm=config.clipnorm),
+        optimizer=optimizer_class(config.learning_rate, clipnorm=config.clipnorm, **averaging),
         loss=losses,
         loss_weights=weights,
         jit_compile=config.jit_compile,
@@ -316,16 +321,13 @@ def agree_with_chief(strategy, model: keras.Model, state: dict | None, work_dir:
     for variable, value in zip(variables, values, strict=True):
         variable.assign(value)
     if chief_has_best:
-        current = model.get_weights()
         if has_best:
             with np.load(best_file) as arrays:
                 best_weights = [arrays[f"arr_{i}"] for i in range(len(arrays.files))]
         else:
-            best_weights = [np.zeros_like(w) for w in current]
+            best_weights = [np.zeros_like(w) for w in model.get_weights()]
         best_weights = broadcast_from_chief(strategy, best_weights)
-        model.set_weights(best_weights)
-        save_weights_npz(model, best_file)
-        model.set_weights(current)
+        save_weights_npz([np.asarray(w) for w in best_weights], best_file)
     if not has_state:
         return None
     agreed = {
@@ -409,9 +411,31 @@ class Checkpoint:
         return state
 
 
-def save_weights_npz(model: keras.Model, path: Path) -> None:
+@contextlib.contextmanager
+def averaged_weights(model: keras.Model):
+    """Inside the block the model holds the moving average of its trainable weights
+    that its optimizer keeps (`use_ema`); the training weights come back after it.
+    Without an average the block changes nothing."""
+    optimizer = model.optimizer
+    if optimizer is None or not optimizer.use_ema or not optimizer.built:
+        yield
+        return
+    # Keras keeps the averages in step with `_trainable_variables` (its own
+    # SwapEMAWeights callback reads the same two lists).
+    pairs = list(zip(optimizer._trainable_variables, optimizer._model_variables_moving_average))
+    training = [variable.numpy() for variable, _ in pairs]
+    for variable, average in pairs:
+        variable.assign(average)
+    try:
+        yield
+    finally:
+        for (variable, _), value in zip(pairs, training):
+            variable.assign(value)
+
+
+def save_weights_npz(weights: list, path: Path) -> None:
     buffer = io.BytesIO()
-    np.savez(buffer, *model.get_weights())
+    np.savez(buffer, *weights)
     _atomic_write_bytes(path, buffer.getvalue())
 
 
@@ -486,7 +510,9 @@ class ValidationF1(keras.callbacks.Callback):
             )
             self.model.stop_training = True
             return
-        f1, intent_acc = self.evaluate()
+        with averaged_weights(self.model):
+            f1, intent_acc = self.evaluate()
+            best_weights = self.model.get_weights() if f1 > self.best else None
         logs["val_slot_f1"] = f1
         if intent_acc is not None:
             logs["val_intent_accuracy"] = intent_acc
@@ -495,9 +521,9 @@ class ValidationF1(keras.callbacks.Callback):
         self.rows.append(row)
         if f1 > self.best:
             self.best, self.best_epoch, self.wait = f1, epoch, 0
-            self.best_weights = self.model.get_weights()
+            self.best_weights = best_weights
             if self.work_dir is not None:
-                save_weights_npz(self.model, self.work_dir / "best.weights.npz")
+                save_weights_npz(best_weights, self.work_dir / "best.weights.npz")
         else:
             self.wait += 1
             if self.wait >= self.patience:

@@ -299,3 +299,60 @@ def test_config_round_trip():
     assert np.any(clone.transitions.numpy() != 0)
     restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(crf))
     assert isinstance(restored, CRF) and restored.get_config() == config
+
+
+def _numpy_viterbi(emissions, mask, weights):
+    """Best path per sequence by dynamic programming in float64 (lowest tag on ties)."""
+    transitions, start, end = weights
+    paths = np.zeros(mask.shape, "int32")
+    for b, (em, m) in enumerate(zip(emissions.astype("float64"), mask, strict=True)):
+        em = em[m]
+        if len(em) == 0:
+            continue
+        delta, pointers = start + em[0], []
+        for t in range(1, len(em)):
+            candidates = delta[:, None] + transitions  # [i, j]
+            pointers.append(np.argmax(candidates, axis=0))
+            delta = candidates.max(axis=0) + em[t]
+        path = [int(np.argmax(delta + end))]
+        for back in reversed(pointers):
+            path.append(int(back[path[-1]]))
+        paths[b, m] = path[::-1]
+    return paths
+
+
+@pytest.mark.parametrize("scale", [0.05, 1.0, 8.0])
+def test_decode_with_many_tags_matches_dynamic_programming(scale):
+    """With more tags than twice `PRUNE_CANDIDATES`, Viterbi looks at the best
+    previous tags only when that is provably exact. Flat emissions (scale 0.05)
+    make the check fail and the step fall back; peaked ones (8.0) let it pass;
+    both must give the exact best path."""
+    from slotkeras.layers import crf as crf_module
+
+    num_tags = 3 * crf_module.PRUNE_CANDIDATES + 1
+    crf, weights = _random_crf(7, num_tags)
+    rng = np.random.default_rng(int(scale * 100))
+    lengths = [9, 1, 0, 5, 9, 3, 7, 8]
+    emissions = (rng.normal(size=(len(lengths), 9, num_tags)) * scale).astype("float32")
+    mask = np.arange(9)[None] < np.array(lengths)[:, None]
+    np.testing.assert_array_equal(
+        crf.decode(emissions, mask).numpy(), _numpy_viterbi(emissions, mask, weights)
+    )
+
+
+def test_pruned_step_is_exact_and_prunes_when_scores_are_peaked():
+    from slotkeras.layers import crf as crf_module
+
+    rng = np.random.default_rng(0)
+    num_tags = 120
+    transitions = tf.constant(rng.normal(size=(num_tags, num_tags)).astype("float32"))
+    for scale, expect_pruned in ((20.0, True), (0.01, False)):
+        delta = tf.constant((rng.normal(size=(64, num_tags)) * scale).astype("float32"))
+        full = crf_module._max_plus(delta, transitions)
+        pruned = crf_module._pruned_max_plus(delta, transitions)
+        np.testing.assert_array_equal(pruned[0].numpy(), full[0].numpy())
+        np.testing.assert_array_equal(pruned[1].numpy(), full[1].numpy())
+        # Whether the bound holds decides between the pruned and the full answer.
+        top = tf.math.top_k(delta, crf_module.PRUNE_CANDIDATES).values[:, -1:]
+        bound = top + tf.reduce_max(transitions, axis=0)[None]
+        assert bool(tf.reduce_all(full[0] > bound)) == expect_pruned

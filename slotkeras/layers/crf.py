@@ -17,6 +17,49 @@ def _check_positive_int(name, value):
     return int(value)
 
 
+# Viterbi keeps, per step, this many best-scoring previous tags as candidates when
+# the tag set is large, and checks that nothing outside them can win.
+PRUNE_CANDIDATES = 16
+
+
+def _max_plus(delta, transitions):
+    """`max_i delta[b, i] + transitions[i, j]` and its argmax `i` (the lowest on
+    ties), for every `b` and `j`: one Viterbi step over all tags."""
+    candidates = delta[:, :, None] + transitions[None]  # [batch, i, j]
+    return (
+        tf.reduce_max(candidates, axis=1),
+        tf.argmax(candidates, axis=1, output_type=tf.int32),
+    )
+
+
+def _pruned_max_plus(delta, transitions):
+    """What `_max_plus` returns, computed from the `PRUNE_CANDIDATES` best previous
+    tags of each sequence when that is provably the same answer.
+
+    A tag `i` outside those has `delta[i] <= d_k` (the k-th best score), so it
+    reaches at most `d_k + max_i transitions[i, j]` at tag `j`. Where the best
+    candidate beats that bound strictly for every `b` and `j`, no other tag can
+    win or tie, and the result is exact; otherwise the step falls back to
+    `_max_plus`. After training the scores are peaked and the check passes at
+    nearly every step, and a batch's work drops from `tags x tags` to
+    `k x tags` per sequence.
+    """
+    num_tags = tf.shape(transitions)[0]
+    top_delta, top_index = tf.math.top_k(delta, PRUNE_CANDIDATES)  # [batch, k]
+    candidates = top_delta[:, :, None] + tf.gather(transitions, top_index)  # [batch, k, j]
+    best = tf.reduce_max(candidates, axis=1)
+    # The lowest tag index among the maxima, as `_max_plus` chooses.
+    best_prev = tf.reduce_min(
+        tf.where(tf.equal(candidates, best[:, None]), top_index[:, :, None], num_tags), axis=1
+    )
+    bound = top_delta[:, -1:] + tf.reduce_max(transitions, axis=0)[None]
+    return tf.cond(
+        tf.reduce_all(best > bound),
+        lambda: (best, best_prev),
+        lambda: _max_plus(delta, transitions),
+    )
+
+
 @keras.saving.register_keras_serializable(package="slotkeras")
 class CRF(keras.layers.Layer):
     """Linear-chain conditional random field over per-token emission scores.
@@ -221,22 +264,15 @@ class CRF(keras.layers.Layer):
         """
         emissions, mask, transitions, start, end = self._prepare(emissions, mask)
         batch_size = tf.shape(emissions)[1]
-        identity = tf.broadcast_to(
-            tf.range(self.num_tags, dtype=tf.int32)[None], [batch_size, self.num_tags]
-        )
-
-        incoming = tf.transpose(transitions)  # [j, i]: score of i -> j
+        n = self.num_tags
+        identity = tf.broadcast_to(tf.range(n, dtype=tf.int32)[None], [batch_size, n])
+        best_incoming = _pruned_max_plus if n > 2 * PRUNE_CANDIDATES else _max_plus
 
         def step(carry, inputs):
             delta, seen, _ = carry
             emission, is_real = inputs
-            # candidates[b, j, i]: best path ending in i, then i -> j; reducing
-            # over the contiguous last axis, and reading the max at the argmax
-            # instead of a second reduction, keeps this step cheap.
-            candidates = delta[:, None, :] + incoming[None]
-            best_prev = tf.argmax(candidates, axis=2, output_type=tf.int32)
-            next_delta = tf.gather(candidates, best_prev, batch_dims=2) + emission
-            next_delta = tf.where(seen[:, None], next_delta, start[None] + emission)
+            best, best_prev = best_incoming(delta, transitions)
+            next_delta = tf.where(seen[:, None], best + emission, start[None] + emission)
             # Skipped steps and first steps point back to the same tag, so
             # the backtrace carries the tag through padding unchanged.
             backpointer = tf.where((is_real & seen)[:, None], best_prev, identity)
@@ -247,7 +283,7 @@ class CRF(keras.layers.Layer):
             )
 
         initial = (
-            tf.zeros([batch_size, self.num_tags], tf.float32),
+            tf.zeros([batch_size, n], tf.float32),
             tf.zeros([batch_size], tf.bool),
             identity,
         )
