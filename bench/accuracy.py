@@ -108,6 +108,8 @@ def run_one(
         "output_layer": config["output_layer"],
         "layers": config["layers"],
         "units": config["units"],
+        "optimizer": config["optimizer"],
+        "weight_averaging": config["weight_averaging"],
         "extra": extra,
         "seed": seed,
         "valid_slot_f1": metrics["validation"]["slot_f1"],
@@ -120,6 +122,22 @@ def run_one(
         "best_epoch": metrics["best_epoch"],
         "date": datetime.date.today().isoformat(),
         "machine": machine(),
+    }
+
+
+def _default_row() -> dict:
+    """What a row of the default configuration, as `train.py` has it now, holds."""
+    sys.path.insert(0, str(ROOT))
+    from slotkeras.config import TrainConfig
+
+    config = TrainConfig()
+    return {
+        "bidirectional": config.bidirectional,
+        "encoding": config.encoding,
+        "output_layer": config.output_layer,
+        "optimizer": config.optimizer,
+        "weight_averaging": config.weight_averaging,
+        "extra": [],
     }
 
 
@@ -144,11 +162,21 @@ def mean_std(values):
     return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
 
 
+def training(row) -> str:
+    """Optimizer and weight averaging of a run (rows saved before both were settings
+    were trained with plain Adam and no averaging)."""
+    averaging = row.get("weight_averaging", 0.0)
+    return row.get("optimizer", "adam") + (f", averaged {averaging:g}" if averaging else "")
+
+
 def label(row) -> str:
     name = "default" if row["kind"] == "default" else row["model"]
     direction = "bi" if row["bidirectional"] else "uni"
     extra = " ".join(row["extra"])
-    return f"{name} | {direction} | {row['encoding']} | {row['output_layer']} | {extra}"
+    return (
+        f"{name} | {direction} | {row['encoding']} | {row['output_layer']} | "
+        f"{training(row)} | {extra}"
+    )
 
 
 def table(rows) -> str:
@@ -156,11 +184,14 @@ def table(rows) -> str:
     for row in rows:
         groups.setdefault(label(row), []).append(row)
     lines = [
-        "| configuration | direction | encoding | output | extra flags | seeds | valid slot F1 "
-        "| **test slot F1** | test intent acc. | parameters | train s (median) | epochs (median) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| configuration | direction | encoding | output | training | extra flags | seeds "
+        "| valid slot F1 | **test slot F1** | test intent acc. | parameters | train s (median) "
+        "| epochs (median) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for key in sorted(groups, key=lambda k: (not k.startswith("default"), k)):
+    # The current default first, then earlier defaults, then the rest.
+    current = label({"kind": "default", **_default_row()})
+    for key in sorted(groups, key=lambda k: (k != current, not k.startswith("default"), k)):
         runs = groups[key]
         lines.append(
             f"| {key} | {len(runs)} | {mean_std([r['valid_slot_f1'] for r in runs])} | "

@@ -218,8 +218,8 @@ def train_parser() -> Parser:
         "--optimizer",
         choices=OPTIMIZERS,
         default=S,
-        help="adam, or lazy_adam: embedding rows updated only in batches that use them "
-        "(default: lazy_adam)",
+        help="adam, or lazy_adam: embedding rows updated only in batches that use them, "
+        "faster (default: adam)",
     )
     p.add_argument(
         "--weight-averaging",
@@ -227,7 +227,7 @@ def train_parser() -> Parser:
         metavar="MOMENTUM",
         default=S,
         help="validate and keep an exponential moving average of the weights "
-        "(momentum in [0, 1); default: 0, off)",
+        "(momentum in [0, 1), 0 is off; default: 0.99)",
     )
     p.add_argument("--dropout", type=_rate, default=S)
     p.add_argument("--word-dropout", type=_rate, default=S)

@@ -83,8 +83,9 @@ class TrainConfig:
     batch_size: int = 64  # per replica
     learning_rate: float = 5e-3  # Adam
     clipnorm: float | None = 5.0  # gradient norm clipping (null: none)
-    optimizer: str = "lazy_adam"  # adam | lazy_adam (embedding rows updated only when used)
-    weight_averaging: float = 0.0  # momentum of an exponential moving average of the
+    optimizer: str = "adam"  # adam | lazy_adam (embedding rows updated only when used: faster,
+    # 0.3 lower validation slot F1 on ATIS)
+    weight_averaging: float = 0.99  # momentum of an exponential moving average of the
     # weights, which validation, early stopping and the saved model use (0: off)
     patience: int = 6  # epochs without a better validation slot F1 before stopping
     intent_loss_weight: float = 0.5  # weight of the intent loss next to the slot loss

@@ -339,6 +339,10 @@ CASES = [
          ("--dropout", "'1.5'")),
     Case("train-bad-choice", lambda d, m: train_cmd(d, good(d), "--model", "rnn"),
          ("--model", "invalid choice: 'rnn'")),
+    Case("train-bad-optimizer", lambda d, m: train_cmd(d, good(d), "--optimizer", "sgd"),
+         ("--optimizer", "invalid choice: 'sgd'")),
+    Case("train-bad-averaging", lambda d, m: train_cmd(d, good(d), "--weight-averaging", "1"),
+         ("--weight-averaging", "'1'")),
     Case("evaluate-bad-batch", lambda d, m: evaluate_cmd(d, good(d), m, "--batch-size", "-3"),
          ("--batch-size", "'-3'")),
     Case("predict-unknown-flag", lambda d, m: predict_cmd(d, good(d), m, "--temperature", "2"),
@@ -361,6 +365,9 @@ CASES = [
     Case("config-wrong-type", lambda d, m: train_cmd(
         d, good(d), "--config", write(d / "c.json", '{"dropout": "lots"}')),
         ("`dropout`", "'lots'")),
+    Case("config-bad-averaging", lambda d, m: train_cmd(
+        d, good(d), "--config", write(d / "c.json", '{"weight_averaging": 1.5}')),
+        ("`weight_averaging`", "1.5")),
     # ---- model folders ----
     Case("model-missing", lambda d, m: evaluate_cmd(d, good(d), d / "nomodel"),
          ("{d}/nomodel", "no such model folder")),

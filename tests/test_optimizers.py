@@ -1,0 +1,106 @@
+"""LazyAdam against Adam and a NumPy reference; weight averaging during validation."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from slotkeras.optimizers import LazyAdam
+from slotkeras.training import averaged_weights
+
+
+def _lazy_adam_reference(table, steps, lr, b1=0.9, b2=0.999, eps=1e-7):
+    """Row-wise Adam in float64: rows missing from a step keep value and moments."""
+    table = table.astype("float64")
+    m = np.zeros_like(table)
+    v = np.zeros_like(table)
+    for t, (rows, grads) in enumerate(steps, start=1):
+        summed = {}
+        for row, grad in zip(rows, grads, strict=True):
+            summed[row] = summed.get(row, 0.0) + grad
+        alpha = lr * np.sqrt(1 - b2**t) / (1 - b1**t)
+        for row, grad in summed.items():
+            m[row] = b1 * m[row] + (1 - b1) * grad
+            v[row] = b2 * v[row] + (1 - b2) * grad**2
+            table[row] -= alpha * m[row] / (np.sqrt(v[row]) + eps)
+    return table
+
+
+def test_sparse_updates_touch_only_used_rows_and_match_reference():
+    rng = np.random.default_rng(0)
+    start = rng.normal(size=(10, 3)).astype("float32")
+    table = keras.Variable(start)
+    optimizer = LazyAdam(learning_rate=0.1)
+    # Repeated rows within a step are summed, as a lookup's gradient would be.
+    steps = [([1, 4, 1], rng.normal(size=(3, 3))), ([4, 7], rng.normal(size=(2, 3)))]
+    for rows, grads in steps:
+        grad = tf.IndexedSlices(tf.constant(grads, tf.float32), tf.constant(rows), (10, 3))
+        optimizer.apply_gradients([(grad, table)])
+    result = table.numpy()
+    np.testing.assert_allclose(result, _lazy_adam_reference(start, steps, 0.1), atol=1e-5)
+    untouched = [0, 2, 3, 5, 6, 8, 9]
+    np.testing.assert_array_equal(result[untouched], start[untouched])
+    assert not np.allclose(result[[1, 4, 7]], start[[1, 4, 7]])
+
+
+def test_dense_gradients_and_first_sparse_step_equal_adam():
+    rng = np.random.default_rng(1)
+    start = rng.normal(size=(6, 2)).astype("float32")
+    grads = [rng.normal(size=(6, 2)).astype("float32") for _ in range(3)]
+    results = []
+    for cls in (LazyAdam, keras.optimizers.Adam):
+        variable = keras.Variable(start)
+        optimizer = cls(learning_rate=0.05)
+        for grad in grads:
+            optimizer.apply_gradients([(tf.constant(grad), variable)])
+        results.append(variable.numpy())
+    np.testing.assert_allclose(results[0], results[1], rtol=1e-6, atol=1e-7)
+
+    # A lookup's gradient on the first step: both update the looked-up rows alike.
+    # (Distinct rows: for a repeated row Keras' Adam squares each slice before
+    # summing, where the gradient of the row is the sum of the slices.)
+    results = []
+    for cls in (LazyAdam, keras.optimizers.Adam):
+        variable = keras.Variable(start)
+        optimizer = cls(learning_rate=0.05)
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(tf.gather(variable.value, [0, 3]) ** 2)
+        optimizer.apply_gradients([(tape.gradient(loss, variable.value), variable)])
+        results.append(variable.numpy())
+    np.testing.assert_allclose(results[0], results[1], rtol=1e-6, atol=1e-7)
+
+
+def test_lazy_adam_saves_and_loads_in_a_model(tmp_path):
+    inputs = keras.Input((None,), dtype="int32")
+    outputs = keras.layers.Dense(1)(keras.layers.Embedding(20, 4)(inputs))
+    model = keras.Model(inputs, outputs)
+    model.compile(LazyAdam(0.01, clipnorm=5.0), "mse")
+    x = np.random.default_rng(2).integers(0, 20, size=(16, 5))
+    model.fit(x, np.ones((16, 5, 1)), epochs=2, verbose=0)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    assert isinstance(loaded.optimizer, LazyAdam)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_averaged_weights_swaps_in_the_moving_average_and_back():
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    model.compile(keras.optimizers.Adam(0.1, use_ema=True, ema_momentum=0.5), "mse")
+    x = np.random.default_rng(3).normal(size=(32, 3))
+    for batch in np.split(x, 4):  # not `fit`, which ends by copying the averages in
+        model.train_on_batch(batch, np.zeros((8, 2)))
+    trained = [w.copy() for w in model.get_weights()]
+    averages = [v.numpy() for v in model.optimizer._model_variables_moving_average]
+    assert not all(np.allclose(a, t) for a, t in zip(averages, trained, strict=True))
+    with averaged_weights(model):
+        for inside, average in zip(model.get_weights(), averages, strict=True):
+            np.testing.assert_array_equal(inside, average)
+    for after, before in zip(model.get_weights(), trained, strict=True):
+        np.testing.assert_array_equal(after, before)
+
+    plain = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    plain.compile("adam", "mse")
+    before = [w.copy() for w in plain.get_weights()]
+    with averaged_weights(plain):  # no average kept: nothing changes
+        for inside, weight in zip(plain.get_weights(), before, strict=True):
+            np.testing.assert_array_equal(inside, weight)
