@@ -356,3 +356,13 @@ def test_pruned_step_is_exact_and_prunes_when_scores_are_peaked():
         top = tf.math.top_k(delta, crf_module.PRUNE_CANDIDATES).values[:, -1:]
         bound = top + tf.reduce_max(transitions, axis=0)[None]
         assert bool(tf.reduce_all(full[0] > bound)) == expect_pruned
+
+
+def test_no_time_steps_give_zero_log_likelihood_and_an_empty_path():
+    crf, _ = _random_crf(0)
+    emissions = np.zeros((2, 0, NUM_TAGS), "float32")
+    mask = np.zeros((2, 0), bool)
+    np.testing.assert_array_equal(
+        crf.log_likelihood(emissions, np.zeros((2, 0), "int32"), mask).numpy(), [0.0, 0.0]
+    )
+    assert crf.decode(emissions, mask).numpy().shape == (2, 0)

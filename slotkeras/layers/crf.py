@@ -44,19 +44,51 @@ def _pruned_max_plus(delta, transitions):
     nearly every step, and a batch's work drops from `tags x tags` to
     `k x tags` per sequence.
     """
-    num_tags = tf.shape(transitions)[0]
-    top_delta, top_index = tf.math.top_k(delta, PRUNE_CANDIDATES)  # [batch, k]
+    # The candidates in ascending tag order, so that the first maximum is the
+    # lowest tag among ties, as `_max_plus` chooses.
+    top_index = tf.sort(tf.math.top_k(delta, PRUNE_CANDIDATES).indices, axis=1)  # [batch, k]
+    top_delta = tf.gather(delta, top_index, batch_dims=1)
     candidates = top_delta[:, :, None] + tf.gather(transitions, top_index)  # [batch, k, j]
     best = tf.reduce_max(candidates, axis=1)
-    # The lowest tag index among the maxima, as `_max_plus` chooses.
-    best_prev = tf.reduce_min(
-        tf.where(tf.equal(candidates, best[:, None]), top_index[:, :, None], num_tags), axis=1
+    best_prev = tf.gather(
+        top_index, tf.argmax(candidates, axis=1, output_type=tf.int32), batch_dims=1
     )
-    bound = top_delta[:, -1:] + tf.reduce_max(transitions, axis=0)[None]
+    bound = tf.reduce_min(top_delta, axis=1, keepdims=True) + tf.reduce_max(transitions, axis=0)
     return tf.cond(
         tf.reduce_all(best > bound),
         lambda: (best, best_prev),
         lambda: _max_plus(delta, transitions),
+    )
+
+
+def _path_score(emissions, tags, mask, transitions, start, end):
+    """Score of the given tag path of each sequence, all time steps at once.
+
+    Time-major inputs (`[time, batch, tags]` emissions, `[time, batch]` tags and
+    mask). Masked steps are skipped: the transitions join consecutive real tokens,
+    wherever the padding is."""
+    emissions, tags, mask = (
+        tf.transpose(emissions, [1, 0, 2]),
+        tf.transpose(tags, [1, 0]),
+        tf.transpose(mask, [1, 0]),
+    )
+    emission_score = tf.reduce_sum(
+        tf.where(mask, tf.gather(emissions, tags, batch_dims=2), 0.0), axis=1
+    )
+    # The real tokens' tags first, in order; one zero column keeps index 0 valid.
+    order = tf.argsort(tf.cast(tf.logical_not(mask), tf.int32), axis=1, stable=True)
+    real_tags = tf.gather(tags, order, batch_dims=1)
+    real_tags = tf.concat([real_tags, tf.zeros([tf.shape(tags)[0], 1], tf.int32)], axis=1)
+    lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)
+    pairs = tf.gather_nd(transitions, tf.stack([real_tags[:, :-1], real_tags[:, 1:]], axis=-1))
+    joined = tf.sequence_mask(lengths, tf.shape(real_tags)[1])[:, 1:]
+    transition_score = tf.reduce_sum(tf.where(joined, pairs, 0.0), axis=1)
+    last_tag = tf.gather(real_tags, tf.maximum(lengths - 1, 0), batch_dims=1)
+    return (
+        tf.gather(start, real_tags[:, 0])
+        + emission_score
+        + transition_score
+        + tf.gather(end, last_tag)
     )
 
 
@@ -219,36 +251,22 @@ class CRF(keras.layers.Layer):
         tiny = tf.constant(1e-30, tf.float32)  # keeps log() finite in extreme cases
 
         def step(carry, inputs):
-            alpha, score, prev_tag, seen = carry
-            emission, is_real, tag = inputs
+            alpha, seen = carry
+            emission, is_real = inputs
             # alpha[b, j] = log-sum of the scores of all paths ending in tag j.
             row_max = tf.reduce_max(alpha, axis=1, keepdims=True)
             summed = tf.matmul(tf.exp(alpha - row_max), exp_transitions)
             next_alpha = tf.math.log(summed + tiny) + row_max + column_max[None] + emission
             next_alpha = tf.where(seen[:, None], next_alpha, start[None] + emission)
-            # Score of the given path.
-            transition = tf.where(
-                seen,
-                tf.gather_nd(transitions, tf.stack([prev_tag, tag], axis=-1)),
-                tf.gather(start, tag),
-            )
-            next_score = score + transition + tf.gather(emission, tag, batch_dims=1)
-            return (
-                tf.where(is_real[:, None], next_alpha, alpha),
-                tf.where(is_real, next_score, score),
-                tf.where(is_real, tag, prev_tag),
-                seen | is_real,
-            )
+            return tf.where(is_real[:, None], next_alpha, alpha), seen | is_real
 
         initial = (
             tf.zeros([batch_size, self.num_tags], tf.float32),
-            tf.zeros([batch_size], tf.float32),
-            tf.zeros([batch_size], tf.int32),
             tf.zeros([batch_size], tf.bool),
         )
-        alpha, score, last_tag, seen = tf.foldl(step, (emissions, mask, tags), initial)
+        alpha, seen = tf.foldl(step, (emissions, mask), initial)
         log_partition = tf.reduce_logsumexp(alpha + end[None], axis=1)
-        path_score = score + tf.gather(end, last_tag)
+        path_score = _path_score(emissions, tags, mask, transitions, start, end)
         return tf.where(seen, path_score - log_partition, tf.zeros_like(path_score))
 
     def decode(self, emissions, mask=None):
@@ -288,7 +306,9 @@ class CRF(keras.layers.Layer):
             identity,
         )
         deltas, _, backpointers = tf.scan(step, (emissions, mask), initial)
-        last_tag = tf.argmax(deltas[-1] + end[None], axis=1, output_type=tf.int32)
+        # (With no time steps at all the initial scores stand in for the last.)
+        last_delta = tf.concat([initial[0][None], deltas], axis=0)[-1]
+        last_tag = tf.argmax(last_delta + end[None], axis=1, output_type=tf.int32)
 
         # tag[t] = backpointers[t + 1][tag[t + 1]], walking from the end.
         shifted = tf.concat([backpointers[1:], identity[None]], axis=0)
