@@ -19,7 +19,7 @@ def _check_positive_int(name, value):
 
 # Viterbi keeps, per step, this many best-scoring previous tags as candidates when
 # the tag set is large, and checks that nothing outside them can win.
-PRUNE_CANDIDATES = 16
+PRUNE_CANDIDATES = 8
 
 
 def _max_plus(delta, transitions):
