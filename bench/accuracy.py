@@ -109,6 +109,7 @@ def run_one(
         "layers": config["layers"],
         "units": config["units"],
         "optimizer": config["optimizer"],
+        "learning_rate": config["learning_rate"],
         "weight_averaging": config["weight_averaging"],
         "extra": extra,
         "seed": seed,
@@ -136,6 +137,7 @@ def _default_row() -> dict:
         "encoding": config.encoding,
         "output_layer": config.output_layer,
         "optimizer": config.optimizer,
+        "learning_rate": config.learning_rate,
         "weight_averaging": config.weight_averaging,
         "extra": [],
     }
@@ -163,10 +165,11 @@ def mean_std(values):
 
 
 def training(row) -> str:
-    """Optimizer and weight averaging of a run (rows saved before both were settings
-    were trained with plain Adam and no averaging)."""
+    """Optimizer, learning rate and weight averaging of a run (rows saved before these
+    were recorded were trained with Adam 5e-3 and no averaging)."""
     averaging = row.get("weight_averaging", 0.0)
-    return row.get("optimizer", "adam") + (f", averaged {averaging:g}" if averaging else "")
+    optimizer = f"{row.get('optimizer', 'adam')} {row.get('learning_rate', 5e-3):g}"
+    return optimizer + (f", averaged {averaging:g}" if averaging else "")
 
 
 def label(row) -> str:

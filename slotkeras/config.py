@@ -81,7 +81,7 @@ class TrainConfig:
     # --- optimisation ---
     epochs: int = 40  # upper bound; early stopping usually ends sooner
     batch_size: int = 64  # per replica
-    learning_rate: float = 5e-3  # Adam
+    learning_rate: float = 1e-2  # Adam (5e-3: same ATIS validation F1, 30% more epochs)
     clipnorm: float | None = 5.0  # gradient norm clipping (null: none)
     optimizer: str = "adam"  # adam | lazy_adam (embedding rows updated only when used: faster,
     # 0.3 lower validation slot F1 on ATIS)
