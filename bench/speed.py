@@ -14,7 +14,8 @@ Reports, with the machine's CPU and the TensorFlow version:
   (median of `--full-runs` runs);
 - the exported SavedModel fed raw strings: p50/p99 latency of one utterance and
   throughput with batches of 256.
-Epoch times are medians of `--epochs` timed epochs after one warm-up epoch. Results go
+Epoch times are medians of `--epochs` timed epochs after one warm-up epoch, taken in
+rounds over all models. Results go
 to docs/benchmarks.md between the speed markers.
 """
 
@@ -48,14 +49,19 @@ def load_atis(data):
     return read_splits(data)
 
 
-def timed_epochs(model, fit_args, epochs):
-    model.fit(**fit_args, epochs=1, verbose=0)  # warm-up: tracing
-    times = []
-    for _ in range(epochs):
-        start = time.perf_counter()
+def timed_rounds(runs: dict, epochs: int) -> dict:
+    """Median epoch time of each model, timed in rounds: one warm-up epoch each
+    (tracing), then `epochs` rounds that time one epoch of every model in turn, so
+    that a slow spell of the machine costs each model one epoch, not one model all."""
+    for model, fit_args in runs.values():
         model.fit(**fit_args, epochs=1, verbose=0)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    times = {name: [] for name in runs}
+    for _ in range(epochs):
+        for name, (model, fit_args) in runs.items():
+            start = time.perf_counter()
+            model.fit(**fit_args, epochs=1, verbose=0)
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def epoch_benchmarks(splits, kinds, epochs):
@@ -88,12 +94,13 @@ def epoch_benchmarks(splits, kinds, epochs):
         max_trigrams=config.max_trigrams,
     )
     rows = []
+    runs = {}
 
     def ours(kind, bidirectional):
         keras.utils.set_random_seed(1)
         run = dataclasses.replace(config, model=kind, bidirectional=bidirectional)
         tagger = build_compiled_tagger(run, len(tags), featurizer.vocabulary_size, len(intents))
-        return timed_epochs(tagger, {"x": dataset, "shuffle": False}, epochs), tagger.count_params()
+        return tagger, {"x": dataset, "shuffle": False}
 
     # The plain reference: padded to the longest utterance, batch 32, NumPy arrays.
     width = max(len(u.tokens) for u in train)
@@ -111,40 +118,30 @@ def epoch_benchmarks(splits, kinds, epochs):
         h = keras.layers.Bidirectional(keras.layers.LSTM(config.units, return_sequences=True))(h)
     reference = keras.Model(inputs, keras.layers.Dense(len(tags), activation="softmax")(h))
     reference.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
-    ref_time = timed_epochs(reference, {"x": x, "y": y, "batch_size": 32}, epochs)
-    rows.append(
-        {
-            "name": "reference: plain BiLSTM, padded, batch 32",
-            "seconds": ref_time,
-            "parameters": reference.count_params(),
-        }
-    )
-    default_time, params = ours(config.model, config.bidirectional)
-    rows.append(
-        {
-            "name": f"default ({config.model}, bi, {config.encoding}, {config.output_layer})",
-            "seconds": default_time,
-            "parameters": params,
-            "default": True,
-        }
-    )
-    lstm_time = None
+    reference_name = "reference: plain BiLSTM, padded, batch 32"
+    runs[reference_name] = (reference, {"x": x, "y": y, "batch_size": 32})
+    default_name = f"default ({config.model}, bi, {config.encoding}, {config.output_layer})"
+    runs[default_name] = ours(config.model, config.bidirectional)
+    kinds_of = {}
     for kind in kinds:
         for bidirectional in (False, True):
             if kind == "feedforward" and bidirectional:
                 continue
-            seconds, params = ours(kind, bidirectional)
-            rows.append(
-                {
-                    "name": f"{kind} {'bi' if bidirectional else 'uni'}",
-                    "seconds": seconds,
-                    "parameters": params,
-                    "kind": kind,
-                    "bidirectional": bidirectional,
-                }
-            )
-            if kind == "lstm" and not bidirectional:
-                lstm_time = seconds
+            name = f"{kind} {'bi' if bidirectional else 'uni'}"
+            runs[name] = ours(kind, bidirectional)
+            kinds_of[name] = (kind, bidirectional)
+    seconds = timed_rounds(runs, epochs)
+    ref_time = seconds[reference_name]
+    lstm_time = None
+    for name, (model, _) in runs.items():
+        row = {"name": name, "seconds": seconds[name], "parameters": model.count_params()}
+        if name == default_name:
+            row["default"] = True
+        if name in kinds_of:
+            row["kind"], row["bidirectional"] = kinds_of[name]
+            if kinds_of[name] == ("lstm", False):
+                lstm_time = seconds[name]
+        rows.append(row)
     for row in rows:
         row["utterances_per_s"] = len(train) / row["seconds"]
         row["vs_reference"] = ref_time / row["seconds"]
@@ -263,7 +260,7 @@ def main(argv=None):
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "atis"))
-    p.add_argument("--epochs", type=int, default=3, help="timed epochs per model (median)")
+    p.add_argument("--epochs", type=int, default=5, help="timed epochs per model (median)")
     p.add_argument("--kinds", nargs="+", default=KINDS)
     p.add_argument("--full-runs", type=int, default=3, help="train.py runs to early stop")
     p.add_argument("--quick", action="store_true", help="2 timed epochs, no full trainings")
@@ -281,8 +278,9 @@ def main(argv=None):
         "## Speed (ATIS train split, 4,478 utterances)",
         "",
         f"Command: `{command}`. Machine: {machine()}. Date: {datetime.date.today()}.",
-        "Epoch times are medians of timed epochs after a warm-up epoch, all in one process;",
-        "ratios compare numbers from the same run.",
+        "Epoch times are medians of timed epochs after a warm-up epoch, all in one process,",
+        "timed in rounds (one epoch of every model per round, so a slow spell of the shared",
+        "machine costs each model one epoch); ratios compare numbers from the same run.",
         "",
         "| model | epoch s | utterances/s | parameters | speed-up vs reference "
         "| time vs built-in LSTM (same direction) |",
