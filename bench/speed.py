@@ -24,9 +24,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import gc
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -58,9 +58,17 @@ def timed_rounds(runs: dict, epochs: int) -> dict:
     times = {name: [] for name in runs}
     for _ in range(epochs):
         for name, (model, fit_args) in runs.items():
-            start = time.perf_counter()
-            model.fit(**fit_args, epochs=1, verbose=0)
-            times[name].append(time.perf_counter() - start)
+            # As timeit does: collect before, no collection inside the timed epoch (a
+            # full collection over a dozen live models takes seconds and would land on
+            # whichever model's epoch crosses the threshold).
+            gc.collect()
+            gc.disable()
+            try:
+                start = time.perf_counter()
+                model.fit(**fit_args, epochs=1, verbose=0)
+                times[name].append(time.perf_counter() - start)
+            finally:
+                gc.enable()
     return {name: statistics.median(values) for name, values in times.items()}
 
 
@@ -156,15 +164,31 @@ def epoch_benchmarks(splits, kinds, epochs):
     return rows
 
 
+# Runs train.py and then writes the peak resident memory of that process (VmHWM: the
+# high-water mark of its own address space, unlike ru_maxrss, which after fork and
+# exec still counts the pages of the parent, here a process holding many models).
+TRAIN_AND_REPORT_PEAK = """
+import re, runpy, sys
+sys.argv = ["train.py", *sys.argv[1:]]
+try:
+    runpy.run_path("train.py", run_name="__main__")
+finally:
+    status = open("/proc/self/status").read()
+    open(sys.argv_peak, "w").write(re.search(r"VmHWM:\\s*(\\d+) kB", status).group(1))
+"""
+
+
 def full_trainings(data, runs):
     out = []
+    peaks = []
     for seed in range(1, runs + 1):
         with tempfile.TemporaryDirectory() as tmp:
             start = time.perf_counter()
             subprocess.run(
                 [
                     sys.executable,
-                    "train.py",
+                    "-c",
+                    TRAIN_AND_REPORT_PEAK.replace("sys.argv_peak", repr(f"{tmp}/peak")),
                     "--train",
                     data,
                     "--output",
@@ -181,6 +205,7 @@ def full_trainings(data, runs):
             )
             wall = time.perf_counter() - start
             metrics = json.loads(Path(f"{tmp}/m/metrics.json").read_text())
+            peaks.append(int(Path(f"{tmp}/peak").read_text()) / 1024)
         out.append(
             {
                 "wall_seconds": wall,
@@ -188,9 +213,7 @@ def full_trainings(data, runs):
                 "valid_slot_f1": metrics["validation"]["slot_f1"],
             }
         )
-    # ru_maxrss of the largest child (KiB on Linux).
-    peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return out, peak_mib
+    return out, max(peaks)
 
 
 def serving(data):
@@ -280,7 +303,8 @@ def main(argv=None):
         f"Command: `{command}`. Machine: {machine()}. Date: {datetime.date.today()}.",
         "Epoch times are medians of timed epochs after a warm-up epoch, all in one process,",
         "timed in rounds (one epoch of every model per round, so a slow spell of the shared",
-        "machine costs each model one epoch); ratios compare numbers from the same run.",
+        "machine costs each model one epoch) with Python's garbage collector paused inside",
+        "each timed epoch; ratios compare numbers from the same run.",
         "",
         "| model | epoch s | utterances/s | parameters | speed-up vs reference "
         "| time vs built-in LSTM (same direction) |",
