@@ -49,22 +49,21 @@ def load_atis(data):
     return read_splits(data)
 
 
-class EpochTimer:
-    """Wall time from the start to the end of the epoch, as Keras reports them: what a
-    training run pays per epoch. (A `fit` call can also spend a few seconds after its
-    last epoch, tearing down the input pipeline; a run pays that once, not per epoch.)"""
+def epoch_timer():
+    """A callback holding the wall time from the start to the end of the epoch, as
+    Keras reports them: what a training run pays per epoch. (A `fit` call can also
+    spend a few seconds after its last epoch tearing down the input pipeline; a run
+    pays that once, not per epoch.)"""
+    import keras
 
-    def __new__(cls):
-        import keras
+    class EpochTimer(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = time.perf_counter()
 
-        class Timer(keras.callbacks.Callback):
-            def on_epoch_begin(self, epoch, logs=None):
-                self.start = time.perf_counter()
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds = time.perf_counter() - self.start
 
-            def on_epoch_end(self, epoch, logs=None):
-                self.seconds = time.perf_counter() - self.start
-
-        return Timer()
+    return EpochTimer()
 
 
 def timed_rounds(runs: dict, epochs: int) -> dict:
@@ -79,7 +78,7 @@ def timed_rounds(runs: dict, epochs: int) -> dict:
             # As timeit does: collect before, no collection inside the timed epoch.
             gc.collect()
             gc.disable()
-            timer = EpochTimer()
+            timer = epoch_timer()
             try:
                 model.fit(**fit_args, epochs=1, verbose=0, callbacks=[timer])
             finally:
