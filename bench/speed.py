@@ -1,6 +1,6 @@
 """Speed benchmark on ATIS: training epochs per kind, the plain reference, serving.
 
-    python bench/speed.py                 # everything (about 30-40 min on 2 cores)
+    python bench/speed.py                 # everything (about 12 min on 2 cores)
     python bench/speed.py --quick         # 2 timed epochs, no full trainings
 
 Reports, with the machine's CPU and the TensorFlow version:
