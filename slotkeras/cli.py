@@ -128,18 +128,6 @@ def _add_format_flags(parser):
     parser.add_argument("--tag-column", default="tag")
 
 
-def _reader_options(args) -> dict:
-    return dict(
-        format=args.format,
-        text_column=args.text_column,
-        tags_column=args.tags_column,
-        intent_column=args.intent_column,
-        sentence_id_column=args.sentence_id_column,
-        token_column=args.token_column,
-        tag_column=args.tag_column,
-    )
-
-
 def _number(convert, accept, expected):
     """An argparse type: `convert(text)`, refused with `expected` unless `accept`s it."""
 
@@ -286,7 +274,8 @@ def _read_inputs(config, test_file):
     imported and before anything is written. Returns the run's splits and the
     held-out utterances of `--test` (or None)."""
     from slotkeras import data
-    from slotkeras.splits import load_splits, reader_options
+    from slotkeras.config import reader_options
+    from slotkeras.splits import load_splits
 
     try:
         splits = load_splits(config)
@@ -388,7 +377,7 @@ def evaluate_parser() -> Parser:
 def evaluate_main(argv=None) -> int:
     args = evaluate_parser().parse_args(argv)
     from slotkeras import data
-    from slotkeras.config import BUNDLED_TEST
+    from slotkeras.config import BUNDLED_TEST, reader_options
     from slotkeras.model_folder import read_model_folder
 
     prog = "evaluate.py"
@@ -396,7 +385,7 @@ def evaluate_main(argv=None) -> int:
     _check_destination(args.errors, "--errors", prog)
     _check_destination(args.plots, "--plots", prog, folder=True)
     source = args.data or BUNDLED_TEST
-    utterances = data.read_utterances(source, **_reader_options(args))
+    utterances = data.read_utterances(source, **reader_options(args))
     if args.plots:
         _check_plotting()
     read_model_folder(args.model)  # a missing or broken folder fails before TF loads
@@ -470,13 +459,14 @@ def predict_main(argv=None) -> int:
     _add_format_flags(p)
     args = p.parse_args(argv)
     from slotkeras import data
+    from slotkeras.config import reader_options
     from slotkeras.model_folder import read_model_folder
 
     if not args.texts and not args.file:
         raise UsageError("slotkeras predict: give utterances or --file FILE")
     token_lists, texts = [], []
     if args.file:
-        for u in data.read_utterances(args.file, require_tags=False, **_reader_options(args)):
+        for u in data.read_utterances(args.file, require_tags=False, **reader_options(args)):
             token_lists.append(list(u.tokens))
             texts.append(" ".join(u.tokens))
     for text in args.texts:
@@ -501,8 +491,9 @@ def convert_main(argv=None) -> int:
     _add_format_flags(p)
     args = p.parse_args(argv)
     from slotkeras import data
+    from slotkeras.config import reader_options
 
-    count = data.convert(args.source, args.destination, **_reader_options(args))
+    count = data.convert(args.source, args.destination, **reader_options(args))
     print(f"wrote {count} utterances to {args.destination}")
     return 0
 

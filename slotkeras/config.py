@@ -39,6 +39,12 @@ _NUMBERS = (
 )
 
 
+def reader_options(source) -> dict:
+    """The readers' format and column options from a `TrainConfig` or from parsed
+    command-line flags (both name them alike)."""
+    return {name: getattr(source, name) for name in ("format", *_COLUMNS)}
+
+
 class ConfigError(ValueError):
     """A setting that cannot be used; the message names the setting and the value."""
 

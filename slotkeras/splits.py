@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from slotkeras import data as sk_data
-from slotkeras.config import BUNDLED_TEST, BUNDLED_TRAIN, TrainConfig
+from slotkeras.config import BUNDLED_TEST, BUNDLED_TRAIN, TrainConfig, reader_options
 
 
 @dataclass
@@ -19,18 +19,6 @@ class Splits:
     valid: list
     test: list | None
     test_source: str | None
-
-
-def reader_options(config: TrainConfig) -> dict:
-    return dict(
-        format=config.format,
-        text_column=config.text_column,
-        tags_column=config.tags_column,
-        intent_column=config.intent_column,
-        sentence_id_column=config.sentence_id_column,
-        token_column=config.token_column,
-        tag_column=config.tag_column,
-    )
 
 
 def held_out_fraction(utterances: list, fraction: float):
