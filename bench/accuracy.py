@@ -111,6 +111,7 @@ def run_one(
         "optimizer": config["optimizer"],
         "learning_rate": config["learning_rate"],
         "weight_averaging": config["weight_averaging"],
+        "intent_loss_weight": config["intent_loss_weight"],
         "extra": extra,
         "seed": seed,
         "valid_slot_f1": metrics["validation"]["slot_f1"],
@@ -139,6 +140,7 @@ def _default_row() -> dict:
         "optimizer": config.optimizer,
         "learning_rate": config.learning_rate,
         "weight_averaging": config.weight_averaging,
+        "intent_loss_weight": config.intent_loss_weight,
         "extra": [],
     }
 
@@ -165,11 +167,14 @@ def mean_std(values):
 
 
 def training(row) -> str:
-    """Optimizer, learning rate and weight averaging of a run (rows saved before these
-    were recorded were trained with Adam 5e-3 and no averaging)."""
+    """Optimizer, learning rate, weight averaging and intent-loss weight of a run (rows
+    saved before these were recorded were trained with Adam 5e-3, no averaging and an
+    intent-loss weight of 0.5)."""
     averaging = row.get("weight_averaging", 0.0)
-    optimizer = f"{row.get('optimizer', 'adam')} {row.get('learning_rate', 5e-3):g}"
-    return optimizer + (f", averaged {averaging:g}" if averaging else "")
+    text = f"{row.get('optimizer', 'adam')} {row.get('learning_rate', 5e-3):g}"
+    if averaging:
+        text += f", averaged {averaging:g}"
+    return text + f", intent x{row.get('intent_loss_weight', 0.5):g}"
 
 
 def label(row) -> str:

@@ -147,6 +147,7 @@ _positive_int = _number(int, lambda v: v >= 1, "a positive integer")
 _non_negative_int = _number(int, lambda v: v >= 0, "an integer >= 0")
 _rate = _number(float, lambda v: 0.0 <= v < 1.0, "a number in [0, 1)")
 _positive_float = _number(float, lambda v: v > 0, "a positive number")
+_non_negative_float = _number(float, lambda v: 0 <= v < float("inf"), "a number >= 0")
 
 
 # Flags of train.py mapped to TrainConfig fields (flag dest == field name).
@@ -225,6 +226,13 @@ def train_parser() -> Parser:
     p.add_argument("--max-vocab", type=_positive_int, default=S)
     p.add_argument("--min-count", type=_positive_int, default=S)
     p.add_argument("--joint-intent", action=argparse.BooleanOptionalAction, default=S)
+    p.add_argument(
+        "--intent-loss-weight",
+        type=_non_negative_float,
+        metavar="X",
+        default=S,
+        help="weight of the intent loss next to the slot loss (default: 5)",
+    )
     p.add_argument("--slot-intent-feedback", action=argparse.BooleanOptionalAction, default=S)
     p.add_argument("--strategy", choices=STRATEGIES, default=S)
     p.add_argument("--jit-compile", action=argparse.BooleanOptionalAction, default=S)

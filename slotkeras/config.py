@@ -94,7 +94,9 @@ class TrainConfig:
     weight_averaging: float = 0.99  # momentum of an exponential moving average of the
     # weights, which validation, early stopping and the saved model use (0: off)
     patience: int = 6  # epochs without a better validation slot F1 before stopping
-    intent_loss_weight: float = 0.5  # weight of the intent loss next to the slot loss
+    intent_loss_weight: float = 5.0  # weight of the intent loss next to the slot loss (a
+    # CRF's loss is summed over an utterance's words; on ATIS validation 5 gave +1.1 intent
+    # accuracy and +0.1 slot F1 over 0.5, 3 seeds)
     seed: int = 1  # fixes every source of randomness
     # --- machinery ---
     strategy: str = "auto"  # auto | one_device | mirrored | multi_worker

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 
+from slotkeras.layers.fused_lstm import FusedLSTM
 from slotkeras.layers.hashed_word_embedding import HashedWordEmbedding
 from slotkeras.layers.masked_pooling import MaskedPooling
 from slotkeras.layers.utterance_context import BroadcastToTokens, PaddingMask
@@ -23,14 +24,15 @@ def recurrent_layer(kind: str, units: int, name: str, seed: int | None = None):
     """One layer of the given kind returning a sequence (the lecture's networks).
 
     Built-in LSTM and GRU keep their default activations and no recurrent dropout,
-    so that on a GPU Keras runs their fused cuDNN kernels.
+    so that on a GPU Keras runs their fused cuDNN kernels; the LSTM is the built-in
+    one with a fused inference path on CPU (`FusedLSTM`).
     """
     if kind == "elman":
         return keras.layers.SimpleRNN(units, return_sequences=True, name=name, seed=seed)
     if kind == "gru":
         return keras.layers.GRU(units, return_sequences=True, name=name, seed=seed)
     if kind == "lstm":
-        return keras.layers.LSTM(units, return_sequences=True, name=name, seed=seed)
+        return FusedLSTM(units, return_sequences=True, name=name, seed=seed)
     if kind == "jordan":
         from slotkeras.layers import JordanRNN
 

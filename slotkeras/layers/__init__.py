@@ -1,6 +1,7 @@
 """Custom Keras layers; the recurrent cells and layers are exported here."""
 
+from slotkeras.layers.fused_lstm import FusedLSTM
 from slotkeras.layers.jordan_rnn import JordanRNN, JordanRNNCell
 from slotkeras.layers.peephole_lstm import PeepholeLSTM, PeepholeLSTMCell
 
-__all__ = ["JordanRNN", "JordanRNNCell", "PeepholeLSTM", "PeepholeLSTMCell"]
+__all__ = ["FusedLSTM", "JordanRNN", "JordanRNNCell", "PeepholeLSTM", "PeepholeLSTMCell"]

@@ -22,9 +22,10 @@ def _check_positive_int(name, value):
 PRUNE_CANDIDATES = 8
 
 
-def _max_plus(delta, transitions):
+def _max_plus(delta, transitions, column_max=None):
     """`max_i delta[b, i] + transitions[i, j]` and its argmax `i` (the lowest on
-    ties), for every `b` and `j`: one Viterbi step over all tags."""
+    ties), for every `b` and `j`: one Viterbi step over all tags. (`column_max` is
+    unused: the signature is `_pruned_max_plus`'s.)"""
     candidates = delta[:, :, None] + transitions[None]  # [batch, i, j]
     return (
         tf.reduce_max(candidates, axis=1),
@@ -32,7 +33,7 @@ def _max_plus(delta, transitions):
     )
 
 
-def _pruned_max_plus(delta, transitions):
+def _pruned_max_plus(delta, transitions, column_max=None):
     """What `_max_plus` returns, computed from the `PRUNE_CANDIDATES` best previous
     tags of each sequence when that is provably the same answer.
 
@@ -42,7 +43,8 @@ def _pruned_max_plus(delta, transitions):
     win or tie, and the result is exact; otherwise the step falls back to
     `_max_plus`. After training the scores are peaked and the check passes at
     nearly every step, and a batch's work drops from `tags x tags` to
-    `k x tags` per sequence.
+    `k x tags` per sequence. `column_max`, `max_i transitions[i, j]`, is computed
+    when not given (a decoder passes it once for all steps).
     """
     # The candidates in ascending tag order, so that the first maximum is the
     # lowest tag among ties, as `_max_plus` chooses.
@@ -53,7 +55,9 @@ def _pruned_max_plus(delta, transitions):
     best_prev = tf.gather(
         top_index, tf.argmax(candidates, axis=1, output_type=tf.int32), batch_dims=1
     )
-    bound = tf.reduce_min(top_delta, axis=1, keepdims=True) + tf.reduce_max(transitions, axis=0)
+    if column_max is None:
+        column_max = tf.reduce_max(transitions, axis=0)
+    bound = tf.reduce_min(top_delta, axis=1, keepdims=True) + column_max
     return tf.cond(
         tf.reduce_all(best > bound),
         lambda: (best, best_prev),
@@ -285,39 +289,47 @@ class CRF(keras.layers.Layer):
         n = self.num_tags
         identity = tf.broadcast_to(tf.range(n, dtype=tf.int32)[None], [batch_size, n])
         best_incoming = _pruned_max_plus if n > 2 * PRUNE_CANDIDATES else _max_plus
+        column_max = tf.reduce_max(transitions, axis=0)
 
-        def step(carry, inputs):
-            delta, seen, _ = carry
-            emission, is_real = inputs
-            best, best_prev = best_incoming(delta, transitions)
+        steps = tf.shape(emissions)[0]
+        # One while loop keeps only the running scores; the backpointers go to a
+        # TensorArray (tf.scan would stack every step's scores and flags too).
+        pointers = tf.TensorArray(tf.int32, size=steps, element_shape=tf.TensorShape([None, n]))
+
+        def forward(t, delta, seen, pointers):
+            emission, is_real = emissions[t], mask[t]
+            best, best_prev = best_incoming(delta, transitions, column_max)
             next_delta = tf.where(seen[:, None], best + emission, start[None] + emission)
             # Skipped steps and first steps point back to the same tag, so
             # the backtrace carries the tag through padding unchanged.
             backpointer = tf.where((is_real & seen)[:, None], best_prev, identity)
             return (
+                t + 1,
                 tf.where(is_real[:, None], next_delta, delta),
                 seen | is_real,
-                backpointer,
+                pointers.write(t, backpointer),
             )
 
-        initial = (
-            tf.zeros([batch_size, n], tf.float32),
-            tf.zeros([batch_size], tf.bool),
-            identity,
+        _, last_delta, _, pointers = tf.while_loop(
+            lambda t, *_: t < steps,
+            forward,
+            (0, tf.zeros([batch_size, n], tf.float32), tf.zeros([batch_size], tf.bool), pointers),
         )
-        deltas, _, backpointers = tf.scan(step, (emissions, mask), initial)
         # (With no time steps at all the initial scores stand in for the last.)
-        last_delta = tf.concat([initial[0][None], deltas], axis=0)[-1]
         last_tag = tf.argmax(last_delta + end[None], axis=1, output_type=tf.int32)
 
         # tag[t] = backpointers[t + 1][tag[t + 1]], walking from the end.
-        shifted = tf.concat([backpointers[1:], identity[None]], axis=0)
-        path = tf.scan(
-            lambda tag, pointers: tf.gather(pointers, tag, batch_dims=1),
-            shifted,
-            last_tag,
-            reverse=True,
+        def backward(t, tag, path):
+            path = path.write(t, tag)
+            previous = tf.gather(pointers.read(t), tag, batch_dims=1)
+            return t - 1, previous, path
+
+        _, _, path = tf.while_loop(
+            lambda t, *_: t >= 0,
+            backward,
+            (steps - 1, last_tag, tf.TensorArray(tf.int32, size=steps, element_shape=[None])),
         )
+        path = tf.reshape(path.stack(), [steps, batch_size])
         path = tf.transpose(path, [1, 0])
         mask = tf.transpose(mask, [1, 0])
         return tf.where(mask, path, tf.zeros_like(path))
