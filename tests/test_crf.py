@@ -321,12 +321,14 @@ def _numpy_viterbi(emissions, mask, weights):
     return paths
 
 
+@pytest.mark.parametrize("rows", [8, 3, 1])
 @pytest.mark.parametrize("scale", [0.05, 1.0, 8.0])
-def test_decode_with_many_tags_matches_dynamic_programming(scale):
+def test_decode_with_many_tags_matches_dynamic_programming(scale, rows):
     """With more tags than twice `PRUNE_CANDIDATES`, Viterbi looks at the best
     previous tags only when that is provably exact. Flat emissions (scale 0.05)
     make the check fail and the step fall back; peaked ones (8.0) let it pass;
-    both must give the exact best path."""
+    both must give the exact best path. Batches of at most `SMALL_BATCH` rows take
+    the full step and carry paths forwards instead: the same answer."""
     from slotkeras.layers import crf as crf_module
 
     num_tags = 3 * crf_module.PRUNE_CANDIDATES + 1
@@ -335,6 +337,9 @@ def test_decode_with_many_tags_matches_dynamic_programming(scale):
     lengths = [9, 1, 0, 5, 9, 3, 7, 8]
     emissions = (rng.normal(size=(len(lengths), 9, num_tags)) * scale).astype("float32")
     mask = np.arange(9)[None] < np.array(lengths)[:, None]
+    mask[0, 4] = False  # a gap: masked steps are skipped wherever they are
+    emissions, mask = emissions[:rows], mask[:rows]
+    assert (rows <= crf_module.SMALL_BATCH) == (rows < 8)
     np.testing.assert_array_equal(
         crf.decode(emissions, mask).numpy(), _numpy_viterbi(emissions, mask, weights)
     )

@@ -20,6 +20,8 @@ def _check_positive_int(name, value):
 # Viterbi keeps, per step, this many best-scoring previous tags as candidates when
 # the tag set is large, and checks that nothing outside them can win.
 PRUNE_CANDIDATES = 8
+# Batches of at most this many sequences take the full Viterbi step, not the pruned one.
+SMALL_BATCH = 4
 
 
 def _max_plus(delta, transitions, column_max=None):
@@ -284,55 +286,81 @@ class CRF(keras.layers.Layer):
         Returns:
             int32 tensor `[batch, time]`, 0 at masked positions.
         """
+        if self.num_tags <= 2 * PRUNE_CANDIDATES:
+            return self._viterbi(_max_plus, emissions, mask, carry_paths=False)
+        # Pruning pays on batches; on a few sequences the full step is fewer ops, and
+        # carrying each tag's best path forwards saves the backtrace loop.
+        return tf.cond(
+            tf.shape(emissions)[0] <= SMALL_BATCH,
+            lambda: self._viterbi(_max_plus, emissions, mask, carry_paths=True),
+            lambda: self._viterbi(_pruned_max_plus, emissions, mask, carry_paths=False),
+        )
+
+    def _viterbi(self, best_incoming, emissions, mask, carry_paths):
+        """`decode` with the given step (`_max_plus` or `_pruned_max_plus`). The best
+        path comes from backpointers walked back from the end, or (`carry_paths`)
+        from the best path into every tag, extended at each step: `[batch, tags,
+        time]` integers, cheap for a few sequences."""
         emissions, mask, transitions, start, end = self._prepare(emissions, mask)
         batch_size = tf.shape(emissions)[1]
         n = self.num_tags
         identity = tf.broadcast_to(tf.range(n, dtype=tf.int32)[None], [batch_size, n])
-        best_incoming = _pruned_max_plus if n > 2 * PRUNE_CANDIDATES else _max_plus
         column_max = tf.reduce_max(transitions, axis=0)
-
         steps = tf.shape(emissions)[0]
-        # One while loop keeps only the running scores; the backpointers go to a
-        # TensorArray (tf.scan would stack every step's scores and flags too).
-        pointers = tf.TensorArray(tf.int32, size=steps, element_shape=tf.TensorShape([None, n]))
+        if carry_paths:
+            history = tf.zeros([batch_size, n, 0], tf.int32)
+            history_shape = tf.TensorShape([None, n, None])
+        else:
+            # Backpointers of every step; tf.scan would also stack every step's scores.
+            history = tf.TensorArray(tf.int32, size=steps, element_shape=tf.TensorShape([None, n]))
+            history_shape = None
 
-        def forward(t, delta, seen, pointers):
+        def forward(t, delta, seen, history):
             emission, is_real = emissions[t], mask[t]
             best, best_prev = best_incoming(delta, transitions, column_max)
             next_delta = tf.where(seen[:, None], best + emission, start[None] + emission)
             # Skipped steps and first steps point back to the same tag, so
             # the backtrace carries the tag through padding unchanged.
             backpointer = tf.where((is_real & seen)[:, None], best_prev, identity)
-            return (
-                t + 1,
-                tf.where(is_real[:, None], next_delta, delta),
-                seen | is_real,
-                pointers.write(t, backpointer),
-            )
+            if carry_paths:
+                history = tf.concat(
+                    [tf.gather(history, backpointer, batch_dims=1), identity[:, :, None]], axis=2
+                )
+            else:
+                history = history.write(t, backpointer)
+            return t + 1, tf.where(is_real[:, None], next_delta, delta), seen | is_real, history
 
-        _, last_delta, _, pointers = tf.while_loop(
+        initial = (0, tf.zeros([batch_size, n]), tf.zeros([batch_size], tf.bool), history)
+        _, last_delta, _, history = tf.while_loop(
             lambda t, *_: t < steps,
             forward,
-            (0, tf.zeros([batch_size, n], tf.float32), tf.zeros([batch_size], tf.bool), pointers),
+            initial,
+            shape_invariants=None
+            if history_shape is None
+            else (
+                tf.TensorShape([]),
+                tf.TensorShape([None, n]),
+                tf.TensorShape([None]),
+                history_shape,
+            ),
         )
         # (With no time steps at all the initial scores stand in for the last.)
         last_tag = tf.argmax(last_delta + end[None], axis=1, output_type=tf.int32)
+        if carry_paths:
+            path = tf.gather(history, last_tag, batch_dims=1)  # [batch, time]
+        else:
+            # tag[t] = backpointers[t + 1][tag[t + 1]], walking from the end.
+            def backward(t, tag, path):
+                path = path.write(t, tag)
+                return t - 1, tf.gather(history.read(t), tag, batch_dims=1), path
 
-        # tag[t] = backpointers[t + 1][tag[t + 1]], walking from the end.
-        def backward(t, tag, path):
-            path = path.write(t, tag)
-            previous = tf.gather(pointers.read(t), tag, batch_dims=1)
-            return t - 1, previous, path
-
-        _, _, path = tf.while_loop(
-            lambda t, *_: t >= 0,
-            backward,
-            (steps - 1, last_tag, tf.TensorArray(tf.int32, size=steps, element_shape=[None])),
-        )
-        path = tf.reshape(path.stack(), [steps, batch_size])
-        path = tf.transpose(path, [1, 0])
-        mask = tf.transpose(mask, [1, 0])
-        return tf.where(mask, path, tf.zeros_like(path))
+            _, _, path = tf.while_loop(
+                lambda t, *_: t >= 0,
+                backward,
+                (steps - 1, last_tag, tf.TensorArray(tf.int32, size=steps, element_shape=[None])),
+            )
+            path = tf.transpose(tf.reshape(path.stack(), [steps, batch_size]), [1, 0])
+        return tf.where(tf.transpose(mask, [1, 0]), path, tf.zeros_like(path))
 
 
 @keras.saving.register_keras_serializable(package="slotkeras")

@@ -93,13 +93,16 @@ class FusedLSTM(keras.layers.LSTM):
             cell_clip=-1.0,
             use_peephole=False,
         )
-        cells = tf.transpose(outputs[1], [1, 0, 2])
         hidden = tf.transpose(outputs[6], [1, 0, 2])
-        # The state after each row's last real step (the initial state for empty rows).
-        last = tf.stack([tf.range(batch), tf.maximum(lengths - 1, 0)], axis=1)
-        has_steps = (lengths > 0)[:, None]
-        h_last = tf.where(has_steps, tf.gather_nd(hidden, last), h0)
-        c_last = tf.where(has_steps, tf.gather_nd(cells, last), c0)
+        if self.return_state or not self.return_sequences or not self.zero_output_for_mask:
+            # The state after each row's last real step (the initial one for empty rows).
+            last = tf.stack([lengths - 1, tf.range(batch)], axis=1)
+            has_steps = (lengths > 0)[:, None]
+            h_last = tf.where(has_steps, tf.gather_nd(outputs[6], tf.maximum(last, 0)), h0)
+            c_last = tf.where(has_steps, tf.gather_nd(outputs[1], tf.maximum(last, 0)), c0)
+        else:
+            # Nobody reads them (`call` returns the sequence only): skip the gathers.
+            h_last, c_last = h0, c0
         if self.go_backwards:
             # Back to each word's own position, then in Keras' backward order (last
             # step first), which `Bidirectional` reverses again.
