@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from slotkeras.layers.fused_lstm import FusedLSTM
+from slotkeras.layers.fused_lstm import FUSED_MAX_BATCH, FusedLSTM
 
 UNITS, FEATURES = 6, 5
 LENGTHS = [7, 4, 1, 0]
@@ -68,6 +68,12 @@ def test_eager_inference_does_not_run_the_keras_loop(monkeypatch):
     check_same(fused(x, mask=mask), want)
     assert calls == []
     fused(x, mask=mask, training=True)
+    assert calls == [1]
+    # Batches above FUSED_MAX_BATCH take Keras' loop, which is faster there.
+    x, mask = inputs(lengths=[7, 6, 5, 4, 3, 2][: FUSED_MAX_BATCH + 1])
+    want = plain(x, mask=mask)
+    calls.clear()
+    check_same(fused(x, mask=mask), want)
     assert calls == [1]
 
 

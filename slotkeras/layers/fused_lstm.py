@@ -3,6 +3,11 @@
 import keras
 import tensorflow as tf
 
+# Batches of at most this many sequences take the fused op. Measured on 2 CPU cores
+# (bidirectional, 128 units): 0.69 vs 1.06 ms for one utterance, even at 8, and 38 vs
+# 34 ms at 256, where Keras' loop multiplies whole batches at a time.
+FUSED_MAX_BATCH = 4
+
 
 def _gpu_present() -> bool:
     return bool(tf.config.list_logical_devices("GPU"))
@@ -18,14 +23,16 @@ class FusedLSTM(keras.layers.LSTM):
     short utterance that loop costs more than its arithmetic. This layer runs the
     whole sequence through TensorFlow's fused `BlockLSTMV2` kernel instead (its
     gate layout, input/forget/cell/output, is Keras'), so serving one utterance
-    pays for one op per direction.
+    pays for one op per direction. That kernel is slower than Keras' loop on large
+    batches, so it serves batches of up to `FUSED_MAX_BATCH` sequences.
 
     The outputs and states equal `keras.layers.LSTM`'s, masked steps included (up
     to float rounding).
     The fused path needs the mask to be padding at the end of each row (as every
     slotkeras input is; a backward layer reverses each row within its length) and
     the layer's plain form (tanh and sigmoid, a bias, float32, not stateful, not
-    unrolled); otherwise, or when a mask has holes, the parent's loop runs.
+    unrolled); otherwise, or when a mask has holes, or for larger batches, the
+    parent's loop runs.
 
     Args: those of `keras.layers.LSTM`.
 
@@ -53,11 +60,14 @@ class FusedLSTM(keras.layers.LSTM):
             mask = mask[0]
         if not self._fusable(sequences, training):
             return super().inner_loop(sequences, initial_state, mask, training=training)
-        if mask is None:
-            return self._fused(sequences, initial_state, None)
-        mask = tf.cast(mask, tf.bool)
-        lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)
-        right_padded = tf.reduce_all(tf.equal(mask, tf.sequence_mask(lengths, tf.shape(mask)[1])))
+        use_fused = tf.shape(sequences)[0] <= FUSED_MAX_BATCH
+        if mask is not None:
+            mask = tf.cast(mask, tf.bool)
+            lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)
+            right_padded = tf.reduce_all(
+                tf.equal(mask, tf.sequence_mask(lengths, tf.shape(mask)[1]))
+            )
+            use_fused = tf.logical_and(use_fused, right_padded)
 
         def loop():
             last, outputs, states = super(FusedLSTM, self).inner_loop(
@@ -65,7 +75,7 @@ class FusedLSTM(keras.layers.LSTM):
             )
             return last, outputs, list(states)
 
-        return tf.cond(right_padded, lambda: self._fused(sequences, initial_state, mask), loop)
+        return tf.cond(use_fused, lambda: self._fused(sequences, initial_state, mask), loop)
 
     def _fused(self, sequences, initial_state, mask):
         """`inner_loop`'s (last output, outputs in Keras' order, [h, c]) by BlockLSTMV2."""
