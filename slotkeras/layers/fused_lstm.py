@@ -60,13 +60,14 @@ class FusedLSTM(keras.layers.LSTM):
             mask = mask[0]
         if not self._fusable(sequences, training):
             return super().inner_loop(sequences, initial_state, mask, training=training)
-        use_fused = tf.shape(sequences)[0] <= FUSED_MAX_BATCH
-        if mask is not None:
+        batch, steps = tf.shape(sequences)[0], tf.shape(sequences)[1]
+        use_fused = batch <= FUSED_MAX_BATCH
+        if mask is None:
+            lengths = tf.fill([batch], steps)
+        else:
             mask = tf.cast(mask, tf.bool)
             lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)
-            right_padded = tf.reduce_all(
-                tf.equal(mask, tf.sequence_mask(lengths, tf.shape(mask)[1]))
-            )
+            right_padded = tf.reduce_all(tf.equal(mask, tf.sequence_mask(lengths, steps)))
             use_fused = tf.logical_and(use_fused, right_padded)
 
         def loop():
@@ -75,17 +76,17 @@ class FusedLSTM(keras.layers.LSTM):
             )
             return last, outputs, list(states)
 
-        return tf.cond(use_fused, lambda: self._fused(sequences, initial_state, mask), loop)
+        return tf.cond(
+            use_fused, lambda: self._fused(sequences, initial_state, mask, lengths), loop
+        )
 
-    def _fused(self, sequences, initial_state, mask):
-        """`inner_loop`'s (last output, outputs in Keras' order, [h, c]) by BlockLSTMV2."""
+    def _fused(self, sequences, initial_state, mask, lengths):
+        """`inner_loop`'s (last output, outputs in Keras' order, [h, c]) by BlockLSTMV2,
+        given each row's number of real steps."""
         cell = self.cell
         batch, steps = tf.shape(sequences)[0], tf.shape(sequences)[1]
         if mask is None:
-            lengths = tf.fill([batch], steps)
             mask = tf.ones([batch, steps], tf.bool)
-        else:
-            lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)
         if self.go_backwards:
             sequences = tf.reverse_sequence(sequences, lengths, seq_axis=1, batch_axis=0)
         h0, c0 = initial_state
