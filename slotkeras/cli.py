@@ -147,6 +147,7 @@ _positive_int = _number(int, lambda v: v >= 1, "a positive integer")
 _non_negative_int = _number(int, lambda v: v >= 0, "an integer >= 0")
 _rate = _number(float, lambda v: 0.0 <= v < 1.0, "a number in [0, 1)")
 _positive_float = _number(float, lambda v: v > 0, "a positive number")
+_decay = _number(float, lambda v: 0 < v <= 1, "a number in (0, 1]")
 _non_negative_float = _number(float, lambda v: 0 <= v < float("inf"), "a number >= 0")
 
 
@@ -203,6 +204,14 @@ def train_parser() -> Parser:
     p.add_argument("--seed", type=_non_negative_int, default=S)
     p.add_argument("--patience", type=_positive_int, default=S)
     p.add_argument("--learning-rate", type=_positive_float, default=S)
+    p.add_argument(
+        "--learning-rate-decay",
+        type=_decay,
+        metavar="X",
+        default=S,
+        help="factor the learning rate is multiplied by each epoch, step by step "
+        "(1 is constant; default: 1)",
+    )
     p.add_argument(
         "--optimizer",
         choices=OPTIMIZERS,

@@ -55,10 +55,15 @@ def cluster_spec_from_env() -> dict:
 
 
 def build_compiled_tagger(
-    config: TrainConfig, num_tags: int, vocabulary_size: int, num_intents: int
+    config: TrainConfig,
+    num_tags: int,
+    vocabulary_size: int,
+    num_intents: int,
+    steps_per_epoch: int = 1,
 ) -> keras.Model:
     """The tagger of a run, compiled with its losses and optimizer (call it under the
-    strategy's scope)."""
+    strategy's scope). `steps_per_epoch`: the optimizer steps over which the learning
+    rate falls by `config.learning_rate_decay`."""
     tagger = models.build_tagger(
         num_tags=num_tags,
         vocabulary_size=vocabulary_size,
@@ -93,8 +98,13 @@ def build_compiled_tagger(
     averaging = {}
     if config.weight_averaging > 0:
         averaging = {"use_ema": True, "ema_momentum": config.weight_averaging}
+    learning_rate = config.learning_rate
+    if config.learning_rate_decay < 1:
+        learning_rate = keras.optimizers.schedules.ExponentialDecay(
+            config.learning_rate, max(int(steps_per_epoch), 1), config.learning_rate_decay
+        )
     tagger.compile(
-        optimizer=optimizer_class(config.learning_rate, clipnorm=config.clipnorm, **averaging),
+        optimizer=optimizer_class(learning_rate, clipnorm=config.clipnorm, **averaging),
         loss=losses,
         loss_weights=weights,
         jit_compile=config.jit_compile,
@@ -481,8 +491,10 @@ class ValidationF1(keras.callbacks.Callback):
 
     def evaluate(self):
         if self._decode is None:
+            # Traced once for every batch shape (a last, shorter batch would retrace).
             self._decode = tf.function(
-                make_decoder(self.model, self.num_intents), reduce_retracing=True
+                make_decoder(self.model, self.num_intents),
+                input_signature=[self.dataset.element_spec],
             )
         predicted, intents = [], []
         for inputs in self.dataset:
@@ -679,6 +691,10 @@ def train(config: TrainConfig, log=print, splits: Splits | None = None) -> dict:
     )
     if config.word_dropout > 0 and config.encoding != "hash":
         train_ds = train_ds.map(_word_dropout(config.word_dropout, config.seed))
+    # The batches of an epoch (known: `make_dataset` batches by length reproducibly).
+    steps_per_epoch = int(train_ds.cardinality())
+    if steps_per_epoch < 1:
+        steps_per_epoch = math.ceil(len(splits.train) / global_batch)
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     train_ds = train_ds.with_options(options)
@@ -691,7 +707,11 @@ def train(config: TrainConfig, log=print, splits: Splits | None = None) -> dict:
 
     with strategy.scope():
         tagger = build_compiled_tagger(
-            config, len(tag_vocab), featurizer.vocabulary_size, num_intents
+            config,
+            len(tag_vocab),
+            featurizer.vocabulary_size,
+            num_intents,
+            steps_per_epoch=steps_per_epoch,
         )
 
     state = None

@@ -154,6 +154,32 @@ def test_saved_model_serves_the_keras_models_tags_without_slotkeras(trained, tmp
     assert served["intents"] == [p.intent for p in predictions]
 
 
+def test_large_batches_served_in_chunks_match_one_padded_batch(trained, tmp_path):
+    import numpy as np
+    import tensorflow as tf
+
+    from slotkeras.predictor import SlotFiller, export_saved_model
+
+    folder, _ = trained
+    texts = [" ".join(u.tokens) for u in read_utterances(ROOT / "data/test.csv")][:45]
+    texts[7] = ""  # an empty utterance among them
+    texts[20] = "  ".join(texts[20].split()[::-1] * 3)  # the longest, in the middle
+    filler = SlotFiller.load(folder)
+    export_saved_model(filler, tmp_path / "chunks_of_4", chunk_size=4)
+    export_saved_model(filler, tmp_path / "one_batch", chunk_size=len(texts))
+    chunked = tf.saved_model.load(str(tmp_path / "chunks_of_4")).signatures["serve"]
+    whole = tf.saved_model.load(str(tmp_path / "one_batch")).signatures["serve"]
+    a, b = chunked(tf.constant(texts)), whole(tf.constant(texts))
+    assert a["tags"].shape == (len(texts), len(texts[20].split()))
+    for key in ("tokens", "tags", "intent"):
+        np.testing.assert_array_equal(a[key].numpy(), b[key].numpy())
+    np.testing.assert_allclose(a["intent_probability"], b["intent_probability"], rtol=1e-5)
+    predictions = filler.predict([t.split() for t in texts])
+    assert [[t.decode() for t in row if t] for row in a["tags"].numpy()] == [
+        p.tags for p in predictions
+    ]
+
+
 def test_predict_command_prints_spans(trained):
     folder, _ = trained
     result = run(

@@ -648,3 +648,36 @@ def test_save_and_load_keras_format_in_fresh_process(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "jordan OK ['JordanRNN', 'JordanRNNCell']" in result.stdout
     assert "peephole OK ['PeepholeLSTM', 'PeepholeLSTMCell']" in result.stdout
+
+
+def test_hashed_word_embedding_is_the_mean_of_present_trigram_rows():
+    import tensorflow as tf
+
+    from slotkeras.layers.hashed_word_embedding import HashedWordEmbedding
+
+    layer = HashedWordEmbedding(num_buckets=9, output_dim=3)
+    ids = np.array([[[3, 7, 0, 0], [0, 0, 0, 0], [5, 5, 9, 1]]], "int32")
+    layer.build(ids.shape)
+    table = np.random.default_rng(0).normal(size=(10, 3)).astype("float32")
+    table[0] = [50.0, -70.0, 90.0]  # row 0 ("no trigram") must never show
+    layer.embeddings.assign(table)
+    expected = np.stack(
+        [
+            (table[3] + table[7]) / 2,
+            np.zeros(3),
+            (2 * table[5] + table[9] + table[1]) / 4,
+        ]
+    )[None]
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(ids)), expected, atol=1e-5)
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(layer.compute_mask(ids)), [[True, False, True]]
+    )
+    # Row 0 gets no gradient; each present row gets 1/count per occurrence.
+    with tf.GradientTape() as tape:
+        total = tf.reduce_sum(layer(ids))
+    grad = tf.convert_to_tensor(tape.gradient(total, layer.embeddings)).numpy()
+    np.testing.assert_allclose(grad[0], 0.0, atol=1e-5)
+    np.testing.assert_allclose(grad[3], 0.5)
+    np.testing.assert_allclose(grad[5], 0.5)
+    np.testing.assert_allclose(grad[9], 0.25)
+    np.testing.assert_allclose(grad[2], 0.0)

@@ -1,4 +1,5 @@
-"""LazyAdam against Adam and a NumPy reference; weight averaging during validation."""
+"""LazyAdam against Adam and a NumPy reference; weight averaging during validation;
+the learning-rate decay."""
 
 import keras
 import numpy as np
@@ -104,3 +105,20 @@ def test_averaged_weights_swaps_in_the_moving_average_and_back():
     with averaged_weights(plain):  # no average kept: nothing changes
         for inside, weight in zip(plain.get_weights(), before, strict=True):
             np.testing.assert_array_equal(inside, weight)
+
+
+def test_learning_rate_falls_by_the_decay_factor_each_epoch():
+    from slotkeras.config import TrainConfig
+    from slotkeras.training import build_compiled_tagger
+
+    def compiled(**settings):
+        config = TrainConfig(units=4, embedding_dim=4, hash_dim=4, hash_buckets=8, **settings)
+        return build_compiled_tagger(config, 5, 10, 3, steps_per_epoch=4).optimizer
+
+    optimizer = compiled(learning_rate=0.01, learning_rate_decay=0.5)
+    for step, expected in ((0, 0.01), (2, 0.01 * 0.5**0.5), (4, 0.005), (12, 0.00125)):
+        optimizer.iterations.assign(step)
+        np.testing.assert_allclose(float(optimizer.learning_rate), expected, rtol=1e-5)
+    constant = compiled(learning_rate=0.01)
+    constant.iterations.assign(100)
+    np.testing.assert_allclose(float(constant.learning_rate), 0.01, rtol=1e-6)

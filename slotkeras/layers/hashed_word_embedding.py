@@ -1,6 +1,7 @@
 """Embedding of a word from its hashed letter trigrams."""
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 
@@ -58,12 +59,22 @@ class HashedWordEmbedding(keras.layers.Layer):
         )
 
     def call(self, trigram_ids):
-        trigram_ids = ops.cast(trigram_ids, "int32")
-        present = ops.cast(ops.greater(trigram_ids, 0), self.compute_dtype)
-        vectors = ops.take(self.embeddings, trigram_ids, axis=0)
-        total = ops.sum(vectors * ops.expand_dims(present, -1), axis=-2)
-        count = ops.maximum(ops.sum(present, axis=-1, keepdims=True), 1.0)
-        return total / count
+        # Only the trigrams present are gathered and summed per word (most of the
+        # `max_trigrams` slots of short words and padding are empty): half the work
+        # of gathering every slot and masking, forwards and backwards, and row 0
+        # ("no trigram") is never read.
+        trigram_ids = tf.cast(trigram_ids, tf.int32)
+        shape = tf.shape(trigram_ids)
+        per_word = tf.reshape(trigram_ids, [-1, shape[-1]])
+        where = tf.where(per_word > 0)
+        word = tf.cast(where[:, 0], tf.int32)
+        ids = tf.gather_nd(per_word, where)
+        words = tf.shape(per_word)[0]
+        embeddings = tf.cast(self.embeddings, self.compute_dtype)
+        total = tf.math.unsorted_segment_sum(tf.gather(embeddings, ids), word, words)
+        count = tf.math.unsorted_segment_sum(tf.ones_like(word, self.compute_dtype), word, words)
+        mean = total / tf.maximum(count, 1.0)[:, None]
+        return tf.reshape(mean, tf.concat([shape[:-1], [self.output_dim]], 0))
 
     def compute_mask(self, trigram_ids, mask=None):
         return ops.any(ops.greater(trigram_ids, 0), axis=-1)
