@@ -112,6 +112,8 @@ def run_one(
         "learning_rate": config["learning_rate"],
         "weight_averaging": config["weight_averaging"],
         "intent_loss_weight": config["intent_loss_weight"],
+        "patience": config["patience"],
+        "learning_rate_decay": config.get("learning_rate_decay", 1.0),
         "extra": extra,
         "seed": seed,
         "valid_slot_f1": metrics["validation"]["slot_f1"],
@@ -141,6 +143,8 @@ def _default_row() -> dict:
         "learning_rate": config.learning_rate,
         "weight_averaging": config.weight_averaging,
         "intent_loss_weight": config.intent_loss_weight,
+        "patience": config.patience,
+        "learning_rate_decay": config.learning_rate_decay,
         "extra": [],
     }
 
@@ -167,14 +171,17 @@ def mean_std(values):
 
 
 def training(row) -> str:
-    """Optimizer, learning rate, weight averaging and intent-loss weight of a run (rows
-    saved before these were recorded were trained with Adam 5e-3, no averaging and an
-    intent-loss weight of 0.5)."""
+    """Optimizer, learning rate (and its decay), weight averaging, intent-loss weight and
+    patience of a run (rows saved before these were recorded were trained with Adam
+    5e-3, no decay, no averaging, an intent-loss weight of 0.5 and patience 6)."""
     averaging = row.get("weight_averaging", 0.0)
     text = f"{row.get('optimizer', 'adam')} {row.get('learning_rate', 5e-3):g}"
+    if row.get("learning_rate_decay", 1.0) != 1.0:
+        text += f" x{row['learning_rate_decay']:g}/epoch"
     if averaging:
         text += f", averaged {averaging:g}"
-    return text + f", intent x{row.get('intent_loss_weight', 0.5):g}"
+    text += f", intent x{row.get('intent_loss_weight', 0.5):g}"
+    return text + f", patience {row.get('patience', 6)}"
 
 
 def label(row) -> str:

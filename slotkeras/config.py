@@ -96,7 +96,8 @@ class TrainConfig:
     # 0.3 lower validation slot F1 on ATIS)
     weight_averaging: float = 0.99  # momentum of an exponential moving average of the
     # weights, which validation, early stopping and the saved model use (0: off)
-    patience: int = 6  # epochs without a better validation slot F1 before stopping
+    patience: int = 4  # epochs without a better validation slot F1 before stopping (on
+    # ATIS validation, 6 trajectories: 4 stopped on the same best epoch as 6, 3 did not)
     intent_loss_weight: float = 5.0  # weight of the intent loss next to the slot loss (a
     # CRF's loss is summed over an utterance's words; on ATIS validation 5 gave +1.1 intent
     # accuracy and +0.1 slot F1 over 0.5, 3 seeds)
