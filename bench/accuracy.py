@@ -113,6 +113,7 @@ def run_one(
         "weight_averaging": config["weight_averaging"],
         "intent_loss_weight": config["intent_loss_weight"],
         "patience": config["patience"],
+        "word_dropout": config["word_dropout"],
         "learning_rate_decay": config.get("learning_rate_decay", 1.0),
         "extra": extra,
         "seed": seed,
@@ -144,6 +145,7 @@ def _default_row() -> dict:
         "weight_averaging": config.weight_averaging,
         "intent_loss_weight": config.intent_loss_weight,
         "patience": config.patience,
+        "word_dropout": config.word_dropout,
         "learning_rate_decay": config.learning_rate_decay,
         "extra": [],
     }
@@ -172,8 +174,9 @@ def mean_std(values):
 
 def training(row) -> str:
     """Optimizer, learning rate (and its decay), weight averaging, intent-loss weight and
-    patience of a run (rows saved before these were recorded were trained with Adam
-    5e-3, no decay, no averaging, an intent-loss weight of 0.5 and patience 6)."""
+    patience of a run, and its word dropout (rows saved before these were recorded were
+    trained with Adam 5e-3, no decay, no averaging, an intent-loss weight of 0.5,
+    patience 6 and word dropout 0.05)."""
     averaging = row.get("weight_averaging", 0.0)
     text = f"{row.get('optimizer', 'adam')} {row.get('learning_rate', 5e-3):g}"
     if row.get("learning_rate_decay", 1.0) != 1.0:
@@ -181,7 +184,8 @@ def training(row) -> str:
     if averaging:
         text += f", averaged {averaging:g}"
     text += f", intent x{row.get('intent_loss_weight', 0.5):g}"
-    return text + f", patience {row.get('patience', 6)}"
+    text += f", patience {row.get('patience', 6)}"
+    return text + f", word dropout {row.get('word_dropout', 0.05):g}"
 
 
 def label(row) -> str:

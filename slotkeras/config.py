@@ -75,7 +75,8 @@ class TrainConfig:
     hash_buckets: int = 16384  # letter-trigram hash buckets
     hash_dim: int = 64  # width of the trigram embedding
     max_trigrams: int = 16  # trigrams kept per word
-    word_dropout: float = 0.05  # share of training words replaced by "Other" each step
+    word_dropout: float = 0.2  # share of training words replaced by "Other" each step (ATIS
+    # validation slot F1, 3 seeds: 0.05 97.73, 0.1 97.87, 0.2 97.90, 0.3 97.77)
     # --- network ---
     model: str = "lstm"  # feedforward | elman | jordan | gru | lstm | peephole_lstm
     bidirectional: bool = True  # forward and backward layers, concatenated
