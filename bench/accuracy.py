@@ -114,6 +114,7 @@ def run_one(
         "intent_loss_weight": config["intent_loss_weight"],
         "patience": config["patience"],
         "word_dropout": config["word_dropout"],
+        "dropout": config["dropout"],
         "learning_rate_decay": config.get("learning_rate_decay", 1.0),
         "extra": extra,
         "seed": seed,
@@ -146,6 +147,7 @@ def _default_row() -> dict:
         "intent_loss_weight": config.intent_loss_weight,
         "patience": config.patience,
         "word_dropout": config.word_dropout,
+        "dropout": config.dropout,
         "learning_rate_decay": config.learning_rate_decay,
         "extra": [],
     }
@@ -174,9 +176,9 @@ def mean_std(values):
 
 def training(row) -> str:
     """Optimizer, learning rate (and its decay), weight averaging, intent-loss weight and
-    patience of a run, and its word dropout (rows saved before these were recorded were
-    trained with Adam 5e-3, no decay, no averaging, an intent-loss weight of 0.5,
-    patience 6 and word dropout 0.05)."""
+    patience of a run, and its dropout and word dropout (rows saved before these were
+    recorded were trained with Adam 5e-3, no decay, no averaging, an intent-loss weight
+    of 0.5, patience 6, dropout 0.3 and word dropout 0.05)."""
     averaging = row.get("weight_averaging", 0.0)
     text = f"{row.get('optimizer', 'adam')} {row.get('learning_rate', 5e-3):g}"
     if row.get("learning_rate_decay", 1.0) != 1.0:
@@ -185,6 +187,7 @@ def training(row) -> str:
         text += f", averaged {averaging:g}"
     text += f", intent x{row.get('intent_loss_weight', 0.5):g}"
     text += f", patience {row.get('patience', 6)}"
+    text += f", dropout {row.get('dropout', 0.3):g}"
     return text + f", word dropout {row.get('word_dropout', 0.05):g}"
 
 

@@ -82,7 +82,9 @@ class TrainConfig:
     bidirectional: bool = True  # forward and backward layers, concatenated
     layers: int = 1  # stacked recurrent layers (2 scored no better on ATIS validation)
     units: int = 128  # units per layer and direction
-    dropout: float = 0.3  # on word vectors and between layers
+    dropout: float = 0.2  # on word vectors and between layers (ATIS validation slot F1,
+    # 3 seeds, with word dropout 0.2: 0.2 97.87, 0.3 97.90, the same, and 0.2 stops after
+    # 12 epochs instead of 16 (medians); with word dropout 0.05, 0.5 gave 97.69)
     output_layer: str = "crf"  # softmax | crf (linear-chain CRF, Viterbi decoding)
     joint_intent: bool = True  # train an intent head when the data has intents
     slot_intent_feedback: bool = True  # feed the utterance vector into the slot head
