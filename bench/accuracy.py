@@ -111,7 +111,7 @@ def run_one(
         "optimizer": config["optimizer"],
         "learning_rate": config["learning_rate"],
         "weight_averaging": config["weight_averaging"],
-        "intent_loss_weight": config["intent_loss_weight"],
+        "intent_loss_weight": _train_config(config).effective_intent_loss_weight,
         "patience": config["patience"],
         "word_dropout": config["word_dropout"],
         "dropout": config["dropout"],
@@ -131,12 +131,17 @@ def run_one(
     }
 
 
-def _default_row() -> dict:
-    """What a row of the default configuration, as `train.py` has it now, holds."""
+def _train_config(values: dict | None = None):
+    """A `TrainConfig` of the project beside this script: the defaults, or `values`."""
     sys.path.insert(0, str(ROOT))
     from slotkeras.config import TrainConfig
 
-    config = TrainConfig()
+    return TrainConfig.from_dict(values) if values is not None else TrainConfig()
+
+
+def _default_row() -> dict:
+    """What a row of the default configuration, as `train.py` has it now, holds."""
+    config = _train_config()
     return {
         "bidirectional": config.bidirectional,
         "encoding": config.encoding,
@@ -144,7 +149,7 @@ def _default_row() -> dict:
         "optimizer": config.optimizer,
         "learning_rate": config.learning_rate,
         "weight_averaging": config.weight_averaging,
-        "intent_loss_weight": config.intent_loss_weight,
+        "intent_loss_weight": config.effective_intent_loss_weight,
         "patience": config.patience,
         "word_dropout": config.word_dropout,
         "dropout": config.dropout,

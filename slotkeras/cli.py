@@ -240,7 +240,8 @@ def train_parser() -> Parser:
         type=_non_negative_float,
         metavar="X",
         default=S,
-        help="weight of the intent loss next to the slot loss (default: 5)",
+        help="weight of the intent loss next to the slot loss (default: 5 with the CRF "
+        "output, 0.5 with softmax)",
     )
     p.add_argument("--slot-intent-feedback", action=argparse.BooleanOptionalAction, default=S)
     p.add_argument("--strategy", choices=STRATEGIES, default=S)

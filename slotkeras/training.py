@@ -93,7 +93,7 @@ def build_compiled_tagger(
     weights = {"slots": 1.0}
     if num_intents:
         losses["intent"] = keras.losses.SparseCategoricalCrossentropy()
-        weights["intent"] = config.intent_loss_weight
+        weights["intent"] = config.effective_intent_loss_weight
     optimizer_class = LazyAdam if config.optimizer == "lazy_adam" else keras.optimizers.Adam
     averaging = {}
     if config.weight_averaging > 0:

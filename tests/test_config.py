@@ -1,0 +1,37 @@
+"""TrainConfig: settings that depend on others, and their checks."""
+
+import pytest
+
+from slotkeras.config import ConfigError, TrainConfig
+from slotkeras.training import build_compiled_tagger
+
+
+@pytest.mark.parametrize(
+    "settings, expected",
+    [
+        ({}, 5.0),  # the CRF's loss is summed over words
+        ({"output_layer": "softmax"}, 0.5),  # a softmax's is a per-token mean
+        ({"output_layer": "softmax", "intent_loss_weight": 2.0}, 2.0),
+        ({"intent_loss_weight": 0}, 0.0),
+    ],
+)
+def test_intent_loss_weight_defaults_by_output_layer_and_reaches_the_loss(settings, expected):
+    config = TrainConfig(units=4, embedding_dim=4, hash_dim=4, hash_buckets=8, **settings)
+    assert config.validate().effective_intent_loss_weight == expected
+    tagger = build_compiled_tagger(config, 5, 10, 3)
+    weights = tagger._compile_loss._user_loss_weights  # what Keras weighs the losses by
+    assert weights == {"slots": 1.0, "intent": expected}
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("intent_loss_weight", -1.0),
+        ("intent_loss_weight", "5"),
+        ("learning_rate_decay", 0.0),
+        ("learning_rate_decay", 1.5),
+    ],
+)
+def test_bad_values_name_the_setting(name, value):
+    with pytest.raises(ConfigError, match=f"`{name}`"):
+        TrainConfig(**{name: value}).validate()
