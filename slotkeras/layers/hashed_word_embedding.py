@@ -70,8 +70,8 @@ class HashedWordEmbedding(keras.layers.Layer):
         word = tf.cast(where[:, 0], tf.int32)
         ids = tf.gather_nd(per_word, where)
         words = tf.shape(per_word)[0]
-        embeddings = tf.cast(self.embeddings, self.compute_dtype)
-        total = tf.math.unsorted_segment_sum(tf.gather(embeddings, ids), word, words)
+        vectors = tf.cast(tf.gather(self.embeddings, ids), self.compute_dtype)
+        total = tf.math.unsorted_segment_sum(vectors, word, words)
         count = tf.math.unsorted_segment_sum(tf.ones_like(word, self.compute_dtype), word, words)
         mean = total / tf.maximum(count, 1.0)[:, None]
         return tf.reshape(mean, tf.concat([shape[:-1], [self.output_dim]], 0))
