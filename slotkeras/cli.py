@@ -245,7 +245,13 @@ def train_parser() -> Parser:
     )
     p.add_argument("--slot-intent-feedback", action=argparse.BooleanOptionalAction, default=S)
     p.add_argument("--strategy", choices=STRATEGIES, default=S)
-    p.add_argument("--jit-compile", action=argparse.BooleanOptionalAction, default=S)
+    p.add_argument(
+        "--jit-compile",
+        action=argparse.BooleanOptionalAction,
+        default=S,
+        help="compile the train step with XLA; the run is then seeded but not "
+        "bit-for-bit reproducible (default: off; slower on CPU)",
+    )
     p.add_argument("--tensorboard", metavar="DIR", default=S, help="write TensorBoard logs")
     p.add_argument(
         "--resume",
