@@ -22,7 +22,6 @@ to docs/benchmarks.md between the speed markers.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime
 import gc
 import json
@@ -87,15 +86,12 @@ def timed_rounds(runs: dict, epochs: int) -> dict:
     return {name: statistics.median(values) for name, values in times.items()}
 
 
-def epoch_benchmarks(splits, kinds, epochs):
-    import keras
-    import numpy as np
-
+def featurized_train(splits, config):
+    """The ATIS train split featurized as `train.py` does for `config`: a dict with the
+    featurizer, tag and intent vocabularies, per-utterance ids, and `dataset(batch_size)`
+    making the bucketed, shuffled training dataset."""
     from slotkeras import features
-    from slotkeras.config import TrainConfig
-    from slotkeras.training import build_compiled_tagger
 
-    config = TrainConfig()
     train = splits["train"]
     vocab = features.build_vocabulary((u.tokens for u in train), lowercase=config.lowercase)
     featurizer = features.TokenFeaturizer(
@@ -106,16 +102,71 @@ def epoch_benchmarks(splits, kinds, epochs):
     word_ids, trigram_ids = features.featurize(featurizer, [u.tokens for u in train])
     slot_ids = [tags.encode(u.tags) for u in train]
     intent_ids = intents.encode([u.intent for u in train])
-    dataset = features.make_dataset(
-        word_ids,
-        trigram_ids,
-        slot_ids,
-        intent_ids,
-        batch_size=config.batch_size,
-        shuffle=True,
-        seed=1,
-        max_trigrams=config.max_trigrams,
-    )
+
+    def dataset(batch_size):
+        return features.make_dataset(
+            word_ids,
+            trigram_ids,
+            slot_ids,
+            intent_ids,
+            batch_size=batch_size,
+            shuffle=True,
+            seed=1,
+            max_trigrams=config.max_trigrams,
+        )
+
+    return {
+        "featurizer": featurizer,
+        "tags": tags,
+        "intents": intents,
+        "word_ids": word_ids,
+        "slot_ids": slot_ids,
+        "size": len(train),
+        "dataset": dataset,
+    }
+
+
+REFERENCE_NAME = "reference: plain BiLSTM, padded, batch 32"
+
+
+def reference_run(data, config):
+    """The plain reference of issue 6 and its `fit` arguments: Embedding -> Bidirectional
+    LSTM -> Dense softmax of the default's sizes, every utterance padded to the longest,
+    batch 32, NumPy arrays."""
+    import keras
+    import numpy as np
+
+    width = max(len(w) for w in data["word_ids"])
+    x = np.zeros((data["size"], width), np.int32)
+    y = np.zeros((data["size"], width), np.int32)
+    for i, (w, s) in enumerate(zip(data["word_ids"], data["slot_ids"])):
+        x[i, : len(w)] = w
+        y[i, : len(s)] = s
+    keras.utils.set_random_seed(1)
+    inputs = keras.Input((None,), dtype="int32")
+    h = keras.layers.Embedding(
+        data["featurizer"].vocabulary_size, config.embedding_dim, mask_zero=True
+    )(inputs)
+    for _ in range(config.layers):
+        h = keras.layers.Bidirectional(keras.layers.LSTM(config.units, return_sequences=True))(h)
+    reference = keras.Model(inputs, keras.layers.Dense(len(data["tags"]), activation="softmax")(h))
+    reference.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    return reference, {"x": x, "y": y, "batch_size": 32}
+
+
+def epoch_benchmarks(splits, kinds, epochs):
+    import dataclasses
+
+    import keras
+
+    from slotkeras.config import TrainConfig
+    from slotkeras.training import build_compiled_tagger
+
+    config = TrainConfig()
+    data = featurized_train(splits, config)
+    train = splits["train"]
+    dataset = data["dataset"](config.batch_size)
+    tags, intents, featurizer = data["tags"], data["intents"], data["featurizer"]
     rows = []
     runs = {}
 
@@ -125,24 +176,8 @@ def epoch_benchmarks(splits, kinds, epochs):
         tagger = build_compiled_tagger(run, len(tags), featurizer.vocabulary_size, len(intents))
         return tagger, {"x": dataset, "shuffle": False}
 
-    # The plain reference: padded to the longest utterance, batch 32, NumPy arrays.
-    width = max(len(u.tokens) for u in train)
-    x = np.zeros((len(train), width), np.int32)
-    y = np.zeros((len(train), width), np.int32)
-    for i, (w, s) in enumerate(zip(word_ids, slot_ids)):
-        x[i, : len(w)] = w
-        y[i, : len(s)] = s
-    keras.utils.set_random_seed(1)
-    inputs = keras.Input((None,), dtype="int32")
-    h = keras.layers.Embedding(featurizer.vocabulary_size, config.embedding_dim, mask_zero=True)(
-        inputs
-    )
-    for _ in range(config.layers):
-        h = keras.layers.Bidirectional(keras.layers.LSTM(config.units, return_sequences=True))(h)
-    reference = keras.Model(inputs, keras.layers.Dense(len(tags), activation="softmax")(h))
-    reference.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
-    reference_name = "reference: plain BiLSTM, padded, batch 32"
-    runs[reference_name] = (reference, {"x": x, "y": y, "batch_size": 32})
+    reference_name = REFERENCE_NAME
+    runs[reference_name] = reference_run(data, config)
     default_name = f"default ({config.model}, bi, {config.encoding}, {config.output_layer})"
     runs[default_name] = ours(config.model, config.bidirectional)
     kinds_of = {}
