@@ -216,8 +216,8 @@ def train_parser() -> Parser:
         "--optimizer",
         choices=OPTIMIZERS,
         default=S,
-        help="adam, or lazy_adam: embedding rows updated only in batches that use them, "
-        "faster (default: adam)",
+        help="adam, or lazy_adam: embedding rows updated only in batches that use them "
+        "(default: adam)",
     )
     p.add_argument(
         "--weight-averaging",
