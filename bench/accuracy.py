@@ -271,6 +271,14 @@ def replace_section(begin: str, end: str, section: str) -> None:
     DOC.write_text(text, encoding="utf-8")
 
 
+def publish(begin: str, end: str, lines: list[str]) -> None:
+    """Writes `lines` as the section between `begin` and `end` of docs/benchmarks.md
+    and prints them."""
+    section = "\n".join(lines)
+    replace_section(begin, end, f"{begin}\n{section}\n{end}")
+    print(section)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

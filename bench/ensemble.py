@@ -170,11 +170,9 @@ def main(argv=None):
         f"Training time: one member per default training (members "
         f"{', '.join(f'{w:.0f}' for w in walls)} s); an ensemble of k costs k of them.",
     ]
-    section = "\n".join(lines)
-    from accuracy import replace_section
+    from accuracy import publish
 
-    replace_section(BEGIN, END, f"{BEGIN}\n{section}\n{END}")
-    print(section)
+    publish(BEGIN, END, lines)
     return 0
 
 

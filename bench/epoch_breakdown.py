@@ -170,7 +170,6 @@ def main(argv=None):
         argv if argv is not None else sys.argv[1:]
     )
     import speed
-    from accuracy import replace_section
 
     splits = speed.load_atis(args.data)
     seconds, config = epoch_times(splits, args.epochs, VARIANTS)
@@ -212,9 +211,9 @@ def main(argv=None):
         f"and the bidirectional LSTM alone {lstm_default:.2f} s: together "
         f"{floor + lstm_default:.2f} s.",
     ]
-    section = "\n".join(lines)
-    replace_section(BEGIN, END, f"{BEGIN}\n{section}\n{END}")
-    print(section)
+    from accuracy import publish
+
+    publish(BEGIN, END, lines)
     return 0
 
 
