@@ -37,7 +37,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-DOC = ROOT / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- speed:begin -->", "<!-- speed:end -->"
 KINDS = ["feedforward", "elman", "jordan", "gru", "lstm", "peephole_lstm"]
 
@@ -332,12 +331,6 @@ def machine():
     return f"{describe()}, TensorFlow {tf.__version__}"
 
 
-def write_doc(section):
-    from accuracy import replace_section
-
-    replace_section(BEGIN, END, f"{BEGIN}\n{section}\n{END}")
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -395,8 +388,9 @@ def main(argv=None):
             f"epochs {', '.join(str(r['epochs']) for r in full)}); peak resident memory "
             f"{peak:.0f} MiB.",
         ]
-    write_doc("\n".join(lines))
-    print("\n".join(lines))
+    from accuracy import publish
+
+    publish(BEGIN, END, lines)
     return 0
 
 

@@ -491,7 +491,8 @@ class ValidationF1(keras.callbacks.Callback):
 
     def evaluate(self):
         if self._decode is None:
-            # Traced once for every batch shape (a last, shorter batch would retrace).
+            # One trace serves every batch (without the signature, the last, shorter
+            # batch would trace it a second time).
             self._decode = tf.function(
                 make_decoder(self.model, self.num_intents),
                 input_signature=[self.dataset.element_spec],
