@@ -52,24 +52,30 @@ def run_reference(step, x, states, mask=None, go_backwards=False, zero_output_fo
     return np.stack(outputs, axis=1), output, states
 
 
-def jordan_step(weights, activation=np.tanh, output_activation=np.tanh):
+def jordan_step(
+    weights, activation=np.tanh, output_activation=np.tanh, input_mask=1.0, recurrent_mask=1.0
+):
+    """One step of the formulas; the masks multiply `x(t)` and the fed-back `y(t-1)`."""
     kernel, recurrent_kernel, bias, output_kernel, output_bias = weights
 
     def step(x_t, states):
         (y_tm1,) = states
-        h = activation(x_t @ kernel + y_tm1 @ recurrent_kernel + bias)
+        h = activation(
+            (x_t * input_mask) @ kernel + (y_tm1 * recurrent_mask) @ recurrent_kernel + bias
+        )
         y = output_activation(h @ output_kernel + output_bias)
         return y, [y]
 
     return step
 
 
-def peephole_step(weights, activation=np.tanh):
+def peephole_step(weights, activation=np.tanh, input_mask=1.0, recurrent_mask=1.0):
+    """One step of the formulas; the masks multiply `x(t)` and `h(t-1)` (not `c`)."""
     kernel, recurrent_kernel, bias, p_i, p_f, p_o = weights
 
     def step(x_t, states):
         h_tm1, c_tm1 = states
-        z = x_t @ kernel + h_tm1 @ recurrent_kernel + bias
+        z = (x_t * input_mask) @ kernel + (h_tm1 * recurrent_mask) @ recurrent_kernel + bias
         z_i, z_f, z_c, z_o = np.split(z, 4, axis=-1)
         i = sigmoid(z_i + p_i * c_tm1)
         f = sigmoid(z_f + p_f * c_tm1)
@@ -104,11 +110,21 @@ def make_layer(kind, units, **kwargs):
     raise ValueError(kind)
 
 
-def reference_step(kind, weights):
+def reference_step(kind, weights, **masks):
     if "Jordan" in kind:
-        return jordan_step(weights), [weights[3].shape[1]]
+        return jordan_step(weights, **masks), [weights[3].shape[1]]
     units = weights[1].shape[0]
-    return peephole_step(weights), [units, units]
+    return peephole_step(weights, **masks), [units, units]
+
+
+def assert_equals_reference(outputs, states, step, sizes, x, go_backwards=False):
+    """A layer's `return_sequences=True, return_state=True` results equal `step`'s."""
+    ref_outputs, _, ref_states = run_reference(
+        step, x, zero_states(len(x), sizes), go_backwards=go_backwards
+    )
+    np.testing.assert_allclose(np.asarray(outputs), ref_outputs, rtol=1e-10, atol=1e-12)
+    for state, ref_state in zip(states, ref_states, strict=True):
+        np.testing.assert_allclose(np.asarray(state), ref_state, rtol=1e-10, atol=1e-12)
 
 
 KINDS = ["JordanRNN", "RNN(JordanRNNCell)", "PeepholeLSTM", "RNN(PeepholeLSTMCell)"]
@@ -202,12 +218,7 @@ def test_matches_numpy_reference(kind, go_backwards, x):
     layer.set_weights(weights)
     outputs, *states = layer(x)
     step, sizes = reference_step(kind, weights)
-    ref_outputs, _, ref_states = run_reference(
-        step, x, zero_states(len(x), sizes), go_backwards=go_backwards
-    )
-    np.testing.assert_allclose(np.asarray(outputs), ref_outputs, rtol=1e-10, atol=1e-12)
-    for state, ref_state in zip(states, ref_states, strict=True):
-        np.testing.assert_allclose(np.asarray(state), ref_state, rtol=1e-10, atol=1e-12)
+    assert_equals_reference(outputs, states, step, sizes, x, go_backwards)
 
 
 def test_jordan_softmax_label_feedback_matches_numpy(x):
@@ -444,6 +455,181 @@ def test_padded_equals_alone_in_bidirectional_with_masking_layer(kind, x):
     np.testing.assert_array_equal(np.asarray(out_batch)[0, length:], 0.0)
 
 
+# --- Dropout -----------------------------------------------------------------------
+
+DROPOUT = dict(dropout=0.4, recurrent_dropout=0.3)
+
+
+def make_dropout_layer(kind, units, dtype=F64, **kwargs):
+    """`make_layer`'s kinds, with `dropout`, `recurrent_dropout` and `seed` given to
+    whichever holds them (the cell, for `keras.layers.RNN`)."""
+    names = ("dropout", "recurrent_dropout", "seed")
+    if kind.startswith("RNN("):
+        cell_class = JordanRNNCell if "Jordan" in kind else PeepholeLSTMCell
+        cell_kwargs = {name: kwargs.pop(name) for name in names if name in kwargs}
+        return keras.layers.RNN(
+            cell_class(units, dtype=dtype, **cell_kwargs), dtype=dtype, **kwargs
+        )
+    layer_class = JordanRNN if "Jordan" in kind else PeepholeLSTM
+    return layer_class(units, dtype=dtype, **kwargs)
+
+
+def twin_without_dropout(layer, kind, x, **kwargs):
+    """A layer of `kind` without dropout and with `layer`'s (random) weights."""
+    plain = make_dropout_layer(kind, layer.cell.units, **kwargs)
+    plain.build(x.shape)
+    layer.build(x.shape)
+    plain.set_weights(random_weights(plain))
+    layer.set_weights(plain.get_weights())
+    return plain
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_dropout_changes_outputs_only_in_training(kind, x):
+    layer = make_dropout_layer(kind, 3, return_sequences=True, seed=7, **DROPOUT)
+    plain = twin_without_dropout(layer, kind, x, return_sequences=True)
+    want = np.asarray(plain(x, training=False))
+    np.testing.assert_array_equal(np.asarray(plain(x, training=True)), want)
+    np.testing.assert_array_equal(np.asarray(layer(x)), want)
+    np.testing.assert_array_equal(np.asarray(layer(x, training=False)), want)
+    first = np.asarray(layer(x, training=True))
+    second = np.asarray(layer(x, training=True))
+    assert not np.allclose(first, want)
+    # New masks for every call: each batch of sequences draws its own.
+    assert not np.allclose(first, second)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_dropout_masks_are_the_same_at_every_step(kind, go_backwards, x, monkeypatch):
+    """The layer in training equals the NumPy formulas with the masks it drew held
+    fixed over the sequence; a mask drawn anew at any step would not."""
+    layer = make_dropout_layer(
+        kind,
+        3,
+        return_sequences=True,
+        return_state=True,
+        go_backwards=go_backwards,
+        seed=7,
+        **DROPOUT,
+    )
+    layer.build(x.shape)
+    weights = random_weights(layer)
+    layer.set_weights(weights)
+    cell = layer.cell
+    drawn = {}
+
+    def recording(name, method):
+        def record(tensor):
+            mask = method(tensor)
+            drawn.setdefault(name, []).append(np.asarray(mask))
+            return mask
+
+        return record
+
+    for name in ("get_dropout_mask", "get_recurrent_dropout_mask"):
+        monkeypatch.setattr(cell, name, recording(name, getattr(cell, name)))
+    outputs, *states = layer(x, training=True)
+    masks = []
+    for name, rate in (("get_dropout_mask", 0.4), ("get_recurrent_dropout_mask", 0.3)):
+        first = drawn[name][0]
+        for mask in drawn[name][1:]:
+            np.testing.assert_array_equal(mask, first)
+        # Zeros and 1 / (1 - rate), both present.
+        np.testing.assert_allclose(np.unique(first), [0.0, 1.0 / (1.0 - rate)])
+        masks.append(first)
+    assert masks[0].shape == x[:, 0].shape
+    input_mask, recurrent_mask = masks
+    step, sizes = reference_step(
+        kind, weights, input_mask=input_mask, recurrent_mask=recurrent_mask
+    )
+    assert_equals_reference(outputs, states, step, sizes, x, go_backwards)
+
+
+def test_dropout_masks_follow_the_seed(x):
+    for kind in ("JordanRNN", "PeepholeLSTM"):
+        outputs = []
+        for seed in (1, 1, 2):
+            layer = make_dropout_layer(kind, 3, return_sequences=True, seed=seed, **DROPOUT)
+            layer.build(x.shape)
+            layer.set_weights(random_weights(layer))  # the same weights for all three
+            outputs.append(np.asarray(layer(x, training=True)))
+        np.testing.assert_array_equal(outputs[0], outputs[1])
+        assert not np.allclose(outputs[0], outputs[2])
+
+
+def graph_op_types(function, *args):
+    """The op types of `function`'s graph, those of its loop bodies included."""
+    graph = function.get_concrete_function(*args).graph
+    types = {op.type for op in graph.get_operations()}
+    for nested in graph._functions.values():
+        types |= {node.op for node in nested.definition.node_def}
+    return types
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_no_dropout_draws_nothing_in_training(kind, x):
+    """Without dropout, a training call runs the same graph as before dropout
+    existed: no random op, no mask."""
+    import tensorflow as tf
+
+    spec = tf.TensorSpec(x.shape, tf.float64)
+    for kwargs, random in (({}, False), (DROPOUT, True)):
+        layer = make_dropout_layer(kind, 3, return_sequences=True, **kwargs)
+        types = graph_op_types(tf.function(lambda s, layer=layer: layer(s, training=True)), spec)
+        assert any("Random" in t for t in types) is random, (kwargs, sorted(types))
+
+
+@pytest.mark.parametrize("cls", [JordanRNNCell, PeepholeLSTMCell, JordanRNN, PeepholeLSTM])
+@pytest.mark.parametrize("name", ["dropout", "recurrent_dropout"])
+@pytest.mark.parametrize("value", [-0.1, 1.0, "0.5", True])
+def test_invalid_dropout_raises_keras_style_error(cls, name, value):
+    with pytest.raises(ValueError, match=rf"argument `{name}`, expected a float in \[0, 1\), got"):
+        cls(2, **{name: value})
+
+
+def test_invalid_dropout_message_echoes_value():
+    with pytest.raises(ValueError) as info:
+        PeepholeLSTM(2, recurrent_dropout=1.5)
+    assert str(info.value) == (
+        "Received an invalid value for argument `recurrent_dropout`, "
+        "expected a float in [0, 1), got 1.5."
+    )
+    assert JordanRNN(2, dropout=0).dropout == 0.0
+
+
+@pytest.fixture
+def mixed_float16():
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_dropout_under_mixed_precision(kind, x, mixed_float16):
+    import tensorflow as tf
+
+    x = x.astype("float32")
+    layer = make_dropout_layer(kind, 3, dtype=None, return_sequences=True, seed=7, **DROPOUT)
+    plain = twin_without_dropout(layer, kind, x, dtype="float32", return_sequences=True)
+    assert layer.compute_dtype == layer.cell.compute_dtype == "float16"
+    assert {w.dtype for w in layer.weights} == {"float32"}
+    inference = layer(x, training=False)
+    assert inference.dtype == "float16"
+    np.testing.assert_allclose(np.asarray(inference, "float32"), plain(x), atol=1e-2)
+    with tf.GradientTape() as tape:
+        training = layer(x, training=True)
+        loss = tf.reduce_sum(tf.cast(training, "float32") ** 2)
+    assert training.dtype == "float16"
+    assert not np.allclose(np.asarray(training, "float32"), np.asarray(inference, "float32"))
+    grads = tape.gradient(loss, layer.trainable_weights)
+    for weight, grad in zip(layer.trainable_weights, grads, strict=True):
+        assert grad.dtype == "float32" and np.all(np.isfinite(grad)), weight.name
+
+
 # --- Config, serialization, weights ----------------------------------------------------
 
 
@@ -455,35 +641,83 @@ CONFIG_CASES = [
             output_units=3,
             output_activation="softmax",
             use_bias=False,
-            output_initializer="zeros",
-            output_regularizer="l2",
+            output_initializer=keras.initializers.Constant(0.25),
+            output_regularizer=keras.regularizers.L2(0.03),
+            dropout=0.25,
+            recurrent_dropout=0.5,
             seed=5,
         ),
     ),
     (
         PeepholeLSTMCell,
-        dict(units=4, activation="linear", peephole_initializer="ones", unit_forget_bias=False),
+        dict(
+            units=4,
+            activation="linear",
+            peephole_initializer=keras.initializers.Constant(1.5),
+            unit_forget_bias=False,
+            recurrent_dropout=0.125,
+        ),
     ),
-    (JordanRNN, dict(units=4, output_units=2, go_backwards=True, return_state=True, seed=3)),
-    (PeepholeLSTM, dict(units=4, peephole_regularizer="l1", return_sequences=True, unroll=True)),
+    (
+        JordanRNN,
+        dict(units=4, output_units=2, go_backwards=True, return_state=True, dropout=0.5, seed=3),
+    ),
+    (
+        PeepholeLSTM,
+        dict(
+            units=4,
+            peephole_regularizer=keras.regularizers.L1(0.02),
+            peephole_constraint=keras.constraints.NonNeg(),
+            return_sequences=True,
+            unroll=True,
+            dropout=0.1,
+            recurrent_dropout=0.2,
+            seed=9,
+        ),
+    ),
 ]
+
+KERAS_OBJECTS = (
+    keras.initializers.Initializer,
+    keras.regularizers.Regularizer,
+    keras.constraints.Constraint,
+)
+
+
+def assert_entry_is_argument(obj, config, name, argument):
+    """`config[name]` and `obj.<name>` say what the constructor was given."""
+    entry, attribute = config[name], getattr(obj, name)
+    if isinstance(argument, KERAS_OBJECTS):
+        assert (entry["class_name"], entry["config"]) == (
+            type(argument).__name__,
+            argument.get_config(),
+        ), name
+        assert type(attribute) is type(argument), name
+        assert attribute.get_config() == argument.get_config(), name
+    elif isinstance(argument, str):  # an activation's name
+        assert entry == argument, name
+        assert attribute is keras.activations.get(argument), name
+    else:
+        assert entry == argument and type(entry) is type(argument), name
+        assert attribute == argument, name
 
 
 @pytest.mark.parametrize("cls, kwargs", CONFIG_CASES, ids=lambda c: getattr(c, "__name__", ""))
 def test_get_config_round_trip(cls, kwargs):
     obj = cls(**kwargs)
     config = obj.get_config()
-    for name in kwargs:
-        assert name in config
-        assert getattr(obj, name) is not None or kwargs[name] is None
-    assert config["units"] == 4 and config["seed"] == kwargs.get("seed")
+    for name, argument in kwargs.items():
+        assert_entry_is_argument(obj, config, name, argument)
     clone = cls.from_config(config)
-    assert clone.get_config() == config
+    for name, argument in kwargs.items():
+        assert_entry_is_argument(clone, clone.get_config(), name, argument)
     # Through Keras's registry, as saving does.
     serialized = keras.saving.serialize_keras_object(obj)
     assert serialized["registered_name"] == f"slotkeras>{cls.__name__}"
     revived = keras.saving.deserialize_keras_object(serialized)
-    assert type(revived) is cls and revived.get_config() == config
+    assert type(revived) is cls
+    for name, argument in kwargs.items():
+        assert_entry_is_argument(revived, revived.get_config(), name, argument)
 
 
 def test_every_init_argument_is_attribute_and_config_entry():
@@ -616,7 +850,9 @@ def test_save_and_load_keras_format_in_fresh_process(tmp_path):
         "jordan": build(
             [
                 JordanRNN(5, return_sequences=True),
-                keras.layers.Bidirectional(JordanRNN(3, return_sequences=True)),
+                keras.layers.Bidirectional(
+                    JordanRNN(3, return_sequences=True, dropout=0.2, recurrent_dropout=0.1, seed=4)
+                ),
                 keras.layers.RNN(
                     JordanRNNCell(4, output_units=3, output_activation="softmax"),
                     return_sequences=True,
@@ -627,7 +863,7 @@ def test_save_and_load_keras_format_in_fresh_process(tmp_path):
             [
                 PeepholeLSTM(5, return_sequences=True, go_backwards=True),
                 keras.layers.Bidirectional(PeepholeLSTM(3, return_sequences=True)),
-                keras.layers.RNN(PeepholeLSTMCell(2)),
+                keras.layers.RNN(PeepholeLSTMCell(2, dropout=0.3, recurrent_dropout=0.2)),
             ]
         ),
     }

@@ -3,11 +3,20 @@
 import keras
 from keras import activations, constraints, initializers, ops, regularizers
 
-from slotkeras.layers.projected_rnn import ProjectedRNN, _check_positive_int, _seeded
+from slotkeras.layers.projected_rnn import (
+    DropoutRNNCell,
+    ProjectedRNN,
+    _check_positive_int,
+    _check_rate,
+    _seeded,
+)
+
+# `seed + offset` seeds the dropout masks; offsets 0-4 seed the weights.
+_DROPOUT_SEED_OFFSET = 5
 
 
 @keras.saving.register_keras_serializable(package="slotkeras")
-class JordanRNNCell(keras.layers.Layer):
+class JordanRNNCell(keras.layers.Layer, DropoutRNNCell):
     """Cell class for the Jordan recurrent network (one time step).
 
     An Elman network (`keras.layers.SimpleRNNCell`) stores its hidden layer
@@ -30,6 +39,11 @@ class JordanRNNCell(keras.layers.Layer):
     number of slot labels is the whole tagger. In a stacked tagger the
     hidden Jordan layers instead use a `tanh` output layer of width `units`
     (the defaults), and a separate classifier sits on top.
+
+    Dropout follows `keras.layers.SimpleRNNCell`: in training, `x(t)` and `y(t-1)`
+    (where it enters the hidden layer, not the state) are multiplied by masks of
+    zeros and `1 / (1 - rate)` drawn once per sequence and the same at every step
+    (Gal & Ghahramani 2016).
 
     Args:
         units: Positive integer, width of the hidden layer `h`.
@@ -62,17 +76,21 @@ class JordanRNNCell(keras.layers.Layer):
         output_constraint: Constraint for `output_kernel`. Default: `None`.
         bias_constraint: Constraint for `bias` and `output_bias`.
             Default: `None`.
+        dropout: Float in [0, 1), fraction of the input units to drop.
+            Default: `0.0`.
+        recurrent_dropout: Float in [0, 1), fraction of the fed-back output
+            units to drop. Default: `0.0`.
         seed: Integer or `None`. When set, the random initializers that were
             given without a seed are seeded from it (a different offset per
             weight), so two cells with the same seed start from the same
-            weights. The cell has no dropout. Default: `None`.
+            weights, and so are the dropout masks. Default: `None`.
         **kwargs: Base `keras.layers.Layer` arguments (`name`, `dtype`, ...).
 
     Call arguments:
         inputs: A 2D tensor `(batch, features)`, the input at one time step.
         states: A list with one 2D tensor `(batch, output_units)`, the
             previous output `y(t-1)`.
-        training: Python boolean; unused (the cell has no dropout).
+        training: Python boolean, whether to apply dropout. Default: `False`.
 
     Returns `(y, [y])`, `y` of shape `(batch, output_units)`.
 
@@ -94,7 +112,9 @@ class JordanRNNCell(keras.layers.Layer):
     Reference: M. I. Jordan, "Serial order: a parallel distributed processing
     approach", 1986; G. Mesnil, X. He, L. Deng, Y. Bengio, "Investigation of
     recurrent-neural-network architectures and learning methods for spoken
-    language understanding", Interspeech 2013.
+    language understanding", Interspeech 2013; Y. Gal, Z. Ghahramani, "A
+    theoretically grounded application of dropout in recurrent neural
+    networks", NeurIPS 2016.
     """
 
     def __init__(
@@ -116,11 +136,15 @@ class JordanRNNCell(keras.layers.Layer):
         recurrent_constraint=None,
         output_constraint=None,
         bias_constraint=None,
+        dropout=0.0,
+        recurrent_dropout=0.0,
         seed=None,
         **kwargs,
     ):
         units = _check_positive_int("units", units)
         output_units = _check_positive_int("output_units", output_units, allow_none=True)
+        dropout = _check_rate("dropout", dropout)
+        recurrent_dropout = _check_rate("recurrent_dropout", recurrent_dropout)
         super().__init__(**kwargs)
         self.units = units
         self.output_units = units if output_units is None else output_units
@@ -143,7 +167,12 @@ class JordanRNNCell(keras.layers.Layer):
         self.output_constraint = constraints.get(output_constraint)
         self.bias_constraint = constraints.get(bias_constraint)
 
+        self.dropout = dropout
+        self.recurrent_dropout = recurrent_dropout
         self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(
+            None if seed is None else seed + _DROPOUT_SEED_OFFSET
+        )
         self.state_size = self.output_units
         self.output_size = self.output_units
 
@@ -205,18 +234,21 @@ class JordanRNNCell(keras.layers.Layer):
         """The weights `recurrent_step` reads, in its `weights` order."""
         return (self.recurrent_kernel, self.output_kernel, self.output_bias)
 
-    def recurrent_step(self, projected_inputs, states, weights=None):
+    def recurrent_step(self, projected_inputs, states, weights=None, recurrent_mask=None):
         """One step given the already projected input `x(t) W + b`.
 
-        `call` is `recurrent_step(project_inputs(inputs), states)`.
-        `JordanRNN` projects all time steps at once, reads
-        `recurrent_weights()` once, and loops over this with `weights` set.
+        `call` is `recurrent_step(project_inputs(inputs), states)`, with the
+        dropout masks in training. `JordanRNN` projects all time steps at
+        once, reads `recurrent_weights()` once, and loops over this with
+        `weights` set. `recurrent_mask` multiplies `y(t-1)` where it enters
+        the hidden layer.
         """
         if weights is None:
             weights = self.recurrent_weights()
         recurrent_kernel, output_kernel, output_bias = weights
         y_tm1 = states[0] if isinstance(states, (list, tuple)) else states
-        h = ops.add(projected_inputs, ops.matmul(y_tm1, recurrent_kernel))
+        y_in = y_tm1 if recurrent_mask is None else ops.multiply(y_tm1, recurrent_mask)
+        h = ops.add(projected_inputs, ops.matmul(y_in, recurrent_kernel))
         if self.activation is not None:
             h = self.activation(h)
         y = ops.matmul(h, output_kernel)
@@ -228,7 +260,15 @@ class JordanRNNCell(keras.layers.Layer):
         return y, new_states
 
     def call(self, inputs, states, training=False):
-        return self.recurrent_step(self.project_inputs(inputs), states)
+        recurrent_mask = None
+        if training and self.dropout > 0:
+            inputs = ops.multiply(inputs, self.get_dropout_mask(inputs))
+        if training and self.recurrent_dropout > 0:
+            y_tm1 = states[0] if isinstance(states, (list, tuple)) else states
+            recurrent_mask = self.get_recurrent_dropout_mask(y_tm1)
+        return self.recurrent_step(
+            self.project_inputs(inputs), states, recurrent_mask=recurrent_mask
+        )
 
     def get_initial_state(self, batch_size=None):
         return [ops.zeros((batch_size, self.output_units), dtype=self.compute_dtype)]
@@ -252,6 +292,8 @@ class JordanRNNCell(keras.layers.Layer):
             "recurrent_constraint": constraints.serialize(self.recurrent_constraint),
             "output_constraint": constraints.serialize(self.output_constraint),
             "bias_constraint": constraints.serialize(self.bias_constraint),
+            "dropout": self.dropout,
+            "recurrent_dropout": self.recurrent_dropout,
             "seed": self.seed,
         }
         base_config = super().get_config()
@@ -277,6 +319,8 @@ _CELL_ARGS = (
     "recurrent_constraint",
     "output_constraint",
     "bias_constraint",
+    "dropout",
+    "recurrent_dropout",
     "seed",
 )
 
@@ -297,8 +341,8 @@ class JordanRNN(ProjectedRNN):
         kernel_initializer, recurrent_initializer, output_initializer,
         bias_initializer, kernel_regularizer, recurrent_regularizer,
         output_regularizer, bias_regularizer, kernel_constraint,
-        recurrent_constraint, output_constraint, bias_constraint, seed:
-            As for `JordanRNNCell` (same defaults).
+        recurrent_constraint, output_constraint, bias_constraint, dropout,
+        recurrent_dropout, seed: As for `JordanRNNCell` (same defaults).
         activity_regularizer: Regularizer applied to the layer's output.
             Default: `None`.
         return_sequences: Boolean, return the whole output sequence instead
@@ -320,7 +364,7 @@ class JordanRNN(ProjectedRNN):
         mask: Optional boolean tensor `(batch, timesteps)`; `False` steps are
             skipped (state and output carried over). Propagated from an
             `Embedding(mask_zero=True)` or `Masking` layer.
-        training: Python boolean; unused (no dropout).
+        training: Python boolean, whether to apply dropout. Default: `False`.
 
     Example:
 
@@ -356,6 +400,8 @@ class JordanRNN(ProjectedRNN):
         recurrent_constraint=None,
         output_constraint=None,
         bias_constraint=None,
+        dropout=0.0,
+        recurrent_dropout=0.0,
         seed=None,
         return_sequences=False,
         return_state=False,
@@ -382,6 +428,8 @@ class JordanRNN(ProjectedRNN):
             recurrent_constraint=recurrent_constraint,
             output_constraint=output_constraint,
             bias_constraint=bias_constraint,
+            dropout=dropout,
+            recurrent_dropout=recurrent_dropout,
             seed=seed,
             dtype=kwargs.get("dtype", None),
             trainable=kwargs.get("trainable", True),

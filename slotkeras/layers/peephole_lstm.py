@@ -3,11 +3,20 @@
 import keras
 from keras import activations, constraints, initializers, ops, regularizers
 
-from slotkeras.layers.projected_rnn import ProjectedRNN, _check_positive_int, _seeded
+from slotkeras.layers.projected_rnn import (
+    DropoutRNNCell,
+    ProjectedRNN,
+    _check_positive_int,
+    _check_rate,
+    _seeded,
+)
+
+# `seed + offset` seeds the dropout masks; offsets 0-5 seed the weights.
+_DROPOUT_SEED_OFFSET = 6
 
 
 @keras.saving.register_keras_serializable(package="slotkeras")
-class PeepholeLSTMCell(keras.layers.Layer):
+class PeepholeLSTMCell(keras.layers.Layer, DropoutRNNCell):
     """Cell class for the peephole LSTM (one time step).
 
     A standard LSTM (`keras.layers.LSTMCell`) whose input and forget gates
@@ -34,6 +43,12 @@ class PeepholeLSTMCell(keras.layers.Layer):
     In the lecture's terms, `activation` is both g (on the cell input) and h
     (on the memory), `recurrent_activation` is the gates' f, and a forget
     gate of 1 means *keep*.
+
+    Dropout follows `keras.layers.LSTMCell` with its default implementation:
+    in training, `x` and `h(t-1)` (where they enter the gates; not `c`, nor
+    the state) are multiplied by masks of zeros and `1 / (1 - rate)` drawn once
+    per sequence, the same at every step and for the four gates (Gal &
+    Ghahramani 2016).
 
     Args:
         units: Positive integer, dimensionality of the output and the memory.
@@ -63,16 +78,20 @@ class PeepholeLSTMCell(keras.layers.Layer):
             Default: `None`.
         bias_constraint: Constraint for `bias`. Default: `None`.
         peephole_constraint: Constraint for the peepholes. Default: `None`.
+        dropout: Float in [0, 1), fraction of the input units to drop.
+            Default: `0.0`.
+        recurrent_dropout: Float in [0, 1), fraction of the units of
+            `h(t-1)` to drop. Default: `0.0`.
         seed: Integer or `None`. When set, the random initializers that were
             given without a seed are seeded from it (a different offset per
             weight), so two cells with the same seed start from the same
-            weights. The cell has no dropout. Default: `None`.
+            weights, and so are the dropout masks. Default: `None`.
         **kwargs: Base `keras.layers.Layer` arguments (`name`, `dtype`, ...).
 
     Call arguments:
         inputs: A 2D tensor `(batch, features)`, the input at one time step.
         states: A list `[h_tm1, c_tm1]` of two 2D tensors `(batch, units)`.
-        training: Python boolean; unused (the cell has no dropout).
+        training: Python boolean, whether to apply dropout. Default: `False`.
 
     Returns `(h, [h, c])`, each of shape `(batch, units)`.
 
@@ -89,7 +108,9 @@ class PeepholeLSTMCell(keras.layers.Layer):
     ((32, 10, 4), (32, 4), (32, 4))
 
     Reference: F. A. Gers, N. N. Schraudolph, J. Schmidhuber, "Learning
-    precise timing with LSTM recurrent networks", JMLR 3, 2002.
+    precise timing with LSTM recurrent networks", JMLR 3, 2002; Y. Gal,
+    Z. Ghahramani, "A theoretically grounded application of dropout in
+    recurrent neural networks", NeurIPS 2016.
     """
 
     def __init__(
@@ -111,10 +132,14 @@ class PeepholeLSTMCell(keras.layers.Layer):
         recurrent_constraint=None,
         bias_constraint=None,
         peephole_constraint=None,
+        dropout=0.0,
+        recurrent_dropout=0.0,
         seed=None,
         **kwargs,
     ):
         units = _check_positive_int("units", units)
+        dropout = _check_rate("dropout", dropout)
+        recurrent_dropout = _check_rate("recurrent_dropout", recurrent_dropout)
         super().__init__(**kwargs)
         self.units = units
         self.activation = activations.get(activation)
@@ -137,7 +162,12 @@ class PeepholeLSTMCell(keras.layers.Layer):
         self.bias_constraint = constraints.get(bias_constraint)
         self.peephole_constraint = constraints.get(peephole_constraint)
 
+        self.dropout = dropout
+        self.recurrent_dropout = recurrent_dropout
         self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(
+            None if seed is None else seed + _DROPOUT_SEED_OFFSET
+        )
         self.state_size = [self.units, self.units]
         self.output_size = self.units
 
@@ -210,18 +240,21 @@ class PeepholeLSTMCell(keras.layers.Layer):
             self.output_gate_peephole_weights,
         )
 
-    def recurrent_step(self, projected_inputs, states, weights=None):
+    def recurrent_step(self, projected_inputs, states, weights=None, recurrent_mask=None):
         """One step given the already projected input `x(t) W + b`.
 
-        `call` is `recurrent_step(project_inputs(inputs), states)`.
-        `PeepholeLSTM` projects all time steps at once, reads
-        `recurrent_weights()` once, and loops over this with `weights` set.
+        `call` is `recurrent_step(project_inputs(inputs), states)`, with the
+        dropout masks in training. `PeepholeLSTM` projects all time steps at
+        once, reads `recurrent_weights()` once, and loops over this with
+        `weights` set. `recurrent_mask` multiplies `h(t-1)` where it enters
+        the gates.
         """
         if weights is None:
             weights = self.recurrent_weights()
         recurrent_kernel, p_i, p_f, p_o = weights
         h_tm1, c_tm1 = states[0], states[1]
-        z = ops.add(projected_inputs, ops.matmul(h_tm1, recurrent_kernel))
+        h_in = h_tm1 if recurrent_mask is None else ops.multiply(h_tm1, recurrent_mask)
+        z = ops.add(projected_inputs, ops.matmul(h_in, recurrent_kernel))
         z_i, z_f, z_c, z_o = ops.split(z, 4, axis=-1)
         i = self.recurrent_activation(z_i + p_i * c_tm1)
         f = self.recurrent_activation(z_f + p_f * c_tm1)
@@ -231,7 +264,14 @@ class PeepholeLSTMCell(keras.layers.Layer):
         return h, [h, c]
 
     def call(self, inputs, states, training=False):
-        return self.recurrent_step(self.project_inputs(inputs), states)
+        recurrent_mask = None
+        if training and self.dropout > 0:
+            inputs = ops.multiply(inputs, self.get_dropout_mask(inputs))
+        if training and self.recurrent_dropout > 0:
+            recurrent_mask = self.get_recurrent_dropout_mask(states[0])
+        return self.recurrent_step(
+            self.project_inputs(inputs), states, recurrent_mask=recurrent_mask
+        )
 
     def get_initial_state(self, batch_size=None):
         return [ops.zeros((batch_size, d), dtype=self.compute_dtype) for d in self.state_size]
@@ -255,6 +295,8 @@ class PeepholeLSTMCell(keras.layers.Layer):
             "recurrent_constraint": constraints.serialize(self.recurrent_constraint),
             "bias_constraint": constraints.serialize(self.bias_constraint),
             "peephole_constraint": constraints.serialize(self.peephole_constraint),
+            "dropout": self.dropout,
+            "recurrent_dropout": self.recurrent_dropout,
             "seed": self.seed,
         }
         base_config = super().get_config()
@@ -280,6 +322,8 @@ _CELL_ARGS = (
     "recurrent_constraint",
     "bias_constraint",
     "peephole_constraint",
+    "dropout",
+    "recurrent_dropout",
     "seed",
 )
 
@@ -302,7 +346,8 @@ class PeepholeLSTM(ProjectedRNN):
         peephole_initializer, unit_forget_bias, kernel_regularizer,
         recurrent_regularizer, bias_regularizer, peephole_regularizer,
         kernel_constraint, recurrent_constraint, bias_constraint,
-        peephole_constraint, seed: As for `PeepholeLSTMCell` (same defaults).
+        peephole_constraint, dropout, recurrent_dropout, seed: As for
+            `PeepholeLSTMCell` (same defaults).
         activity_regularizer: Regularizer applied to the layer's output.
             Default: `None`.
         return_sequences: Boolean, return the whole output sequence instead
@@ -324,7 +369,7 @@ class PeepholeLSTM(ProjectedRNN):
         mask: Optional boolean tensor `(batch, timesteps)`; `False` steps are
             skipped (states and output carried over). Propagated from an
             `Embedding(mask_zero=True)` or `Masking` layer.
-        training: Python boolean; unused (no dropout).
+        training: Python boolean, whether to apply dropout. Default: `False`.
 
     Example:
 
@@ -361,6 +406,8 @@ class PeepholeLSTM(ProjectedRNN):
         recurrent_constraint=None,
         bias_constraint=None,
         peephole_constraint=None,
+        dropout=0.0,
+        recurrent_dropout=0.0,
         seed=None,
         return_sequences=False,
         return_state=False,
@@ -387,6 +434,8 @@ class PeepholeLSTM(ProjectedRNN):
             recurrent_constraint=recurrent_constraint,
             bias_constraint=bias_constraint,
             peephole_constraint=peephole_constraint,
+            dropout=dropout,
+            recurrent_dropout=recurrent_dropout,
             seed=seed,
             dtype=kwargs.get("dtype", None),
             trainable=kwargs.get("trainable", True),

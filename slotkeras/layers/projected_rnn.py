@@ -6,6 +6,12 @@ import keras
 from keras import ops, regularizers
 from keras.src import backend as keras_backend  # `rnn` is not in the public API.
 
+# Not in the public API either; the base of the cells here, as of Keras' own:
+# `keras.layers.RNN` draws the dropout masks of the cells that are instances of it
+# once per call, before its loop (so every step gets the same ones), and clears them
+# after.
+from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell  # noqa: F401
+
 
 def _check_positive_int(name, value, allow_none=False):
     """Returns `value` as an `int`, raising a Keras-style error unless positive."""
@@ -17,6 +23,16 @@ def _check_positive_int(name, value, allow_none=False):
             f"expected a positive integer, got {value}."
         )
     return int(value)
+
+
+def _check_rate(name, value):
+    """Returns `value` as a `float`, raising a Keras-style error unless in [0, 1)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < 1:
+        raise ValueError(
+            f"Received an invalid value for argument `{name}`, "
+            f"expected a float in [0, 1), got {value}."
+        )
+    return float(value)
 
 
 def _seeded(initializer, seed):
@@ -34,6 +50,10 @@ class ProjectedRNN(keras.layers.RNN):
     of every time step, computed in one matmul before the loop
     (`cell.project_inputs`), and the recurrent part inside it
     (`cell.recurrent_step` with `cell.recurrent_weights()` read once).
+
+    In training, the cell's input dropout mask (the same at every step) multiplies the
+    whole sequence before that matmul, and its recurrent dropout mask goes to every
+    step; without dropout the loop is the same as with none configured.
 
     Subclasses build their cell from flat arguments and name them in `cell_args`;
     `get_config` is flat (the cell's arguments, not a nested cell), which is what
@@ -57,13 +77,22 @@ class ProjectedRNN(keras.layers.RNN):
         if isinstance(mask, (list, tuple)):
             mask = mask[0]
         cell = self.cell
+        if training and cell.dropout > 0:
+            # `keras.layers.RNN.call` drew the mask from the first step before the
+            # loop; one mask for every step makes the projection of the dropped
+            # inputs that of the whole dropped sequence.
+            input_mask = cell.get_dropout_mask(sequences[:, 0, :])
+            sequences = ops.multiply(sequences, ops.expand_dims(input_mask, 1))
+        recurrent_mask = None
+        if training and cell.recurrent_dropout > 0:
+            recurrent_mask = cell.get_recurrent_dropout_mask(initial_state[0])
         projected = cell.project_inputs(sequences)
         weights = tuple(
             None if w is None else ops.convert_to_tensor(w) for w in cell.recurrent_weights()
         )
 
         def step(projected_inputs, states):
-            return cell.recurrent_step(projected_inputs, states, weights)
+            return cell.recurrent_step(projected_inputs, states, weights, recurrent_mask)
 
         return keras_backend.rnn(
             step,
