@@ -1,0 +1,266 @@
+"""Raw text to tokens, in the TensorFlow graph, the way the training data was tokenized.
+
+People type "Show me flights to Boston?" and write Chinese without spaces; training
+corpora are tokenized ("boston", "?"; one token per Chinese character). `Tokenizer`
+learns from the training tokens which of three choices reproduce them and applies
+them to raw text:
+
+* `characters`: every character that is not whitespace is a token (corpora written
+  character by character, Latin letters and digits included);
+* `cjk_characters`: each CJK character (Han, Hiragana, Katakana, Hangul syllables,
+  CJK and full-width punctuation) is a token, the rest is split into words;
+* `keep`: the training words that begin or end with a mark (`st.`, `a.m.`, `'s`).
+  Elsewhere the marks that close or open a word (`? ! . , ; :`, quotes, brackets)
+  are split off, one token per mark; marks inside a word (`o'clock`, `5:30`) stay.
+
+Words are whitespace-separated (whitespace as Python's `str.split()` knows it, like
+the readers). Every token is a substring of the input, and its offsets are Unicode
+code points into it, which is how Python and JSON clients index strings. The same
+ops run in `SlotFiller`, `predict` and the exported SavedModel, with core TensorFlow
+ops only, so TensorFlow Serving needs no custom op library.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import tensorflow as tf
+
+# What `str.isspace()` is true for: the readers split training text with `str.split()`.
+WHITESPACE = tuple(c for c in range(0x3001) if chr(c).isspace())
+# CJK scripts written without spaces; each character is one token in such corpora.
+CJK_RANGES = (
+    (0x3040, 0x30FF),  # Hiragana, Katakana
+    (0x3400, 0x4DBF),  # CJK Unified Ideographs Extension A
+    (0x4E00, 0x9FFF),  # CJK Unified Ideographs
+    (0xAC00, 0xD7AF),  # Hangul syllables
+    (0xF900, 0xFAFF),  # CJK Compatibility Ideographs
+    (0x20000, 0x3FFFF),  # Supplementary Ideographic Planes
+)
+# Punctuation of CJK text: a token of its own wherever CJK characters are.
+CJK_PUNCTUATION_RANGES = (
+    (0x3000, 0x303F),  # CJK symbols and punctuation (U+3000, a space, stays a space)
+    (0xFF01, 0xFF0F),  # full-width ! " # $ % & ' ( ) * + , - . /
+    (0xFF1A, 0xFF20),  # full-width : ; < = > ? @
+    (0xFF3B, 0xFF40),  # full-width [ \ ] ^ _ `
+    (0xFF5B, 0xFF65),  # full-width { | } ~ and half-width CJK punctuation
+)
+# Marks that close or open a word: split off its edges unless the lexicon has the word.
+MARKS = "?!.,;:\"'()[]{}«»“”‘’„‚‹›¿¡…？！。，、；：（）［］｛｝「」『』【】〈〉《》"
+# Share of single-character training tokens above which a corpus is character-level.
+CHARACTER_LEVEL = 0.95
+# Edge marks tried, fewest first, as the ones that belong to a lexicon word
+# ("St.?" -> "St." "?"): (leading, trailing) counts peeled before the lookup.
+PEELS = ((0, 0), (0, 1), (1, 0), (1, 1), (0, 2), (2, 0), (1, 2), (2, 1), (2, 2), (0, 3))
+
+
+def is_cjk(char: str) -> bool:
+    code = ord(char)
+    return any(lo <= code <= hi for lo, hi in CJK_RANGES)
+
+
+def has_edge_mark(token: str) -> bool:
+    return len(token) > 1 and (token[0] in MARKS or token[-1] in MARKS)
+
+
+@dataclass(frozen=True)
+class Tokenizer:
+    """Splits raw utterances into tokens as the training corpus was split.
+
+    Args:
+        characters: every non-whitespace character is a token, default False.
+        cjk_characters: every CJK character is a token, default False.
+        keep: lower-cased words that keep their leading or trailing marks.
+
+    Call `tokenize(texts)` with a 1-D string tensor; it returns dense `[batch, time]`
+    `tokens` (padded with ""), and int32 `starts` and `ends` (code point offsets,
+    padded with -1), with at least one time step.
+
+    Example:
+        >>> tokenizer = Tokenizer.fit([["fly", "to", "st.", "louis"]])
+        >>> out = tokenizer.tokenize(tf.constant(["Fly to St. Louis?"]))
+        >>> out["tokens"].numpy()
+        array([[b'Fly', b'to', b'St.', b'Louis', b'?']], dtype=object)
+    """
+
+    characters: bool = False
+    cjk_characters: bool = False
+    keep: tuple[str, ...] = field(default=())
+
+    @classmethod
+    def fit(cls, token_lists: Iterable[Sequence[str]]) -> Tokenizer:
+        """The choices that reproduce these training tokens."""
+        tokens = [token for tokens in token_lists for token in tokens]
+        single = sum(len(token) == 1 for token in tokens)
+        characters = bool(tokens) and single >= CHARACTER_LEVEL * len(tokens)
+        cjk = [token for token in tokens if any(is_cjk(char) for char in token)]
+        cjk_single = sum(len(token) == 1 for token in cjk)
+        cjk_characters = characters or (bool(cjk) and cjk_single >= CHARACTER_LEVEL * len(cjk))
+        marked = sorted({token for token in tokens if has_edge_mark(token)})
+        keep = _lower(marked) if marked and not characters else []
+        return cls(characters, cjk_characters, tuple(sorted(set(keep))))
+
+    def get_config(self) -> dict:
+        return {
+            "characters": self.characters,
+            "cjk_characters": self.cjk_characters,
+            "keep": list(self.keep),
+        }
+
+    @classmethod
+    def from_config(cls, config: dict | None) -> Tokenizer:
+        """`config` as `get_config` wrote it; None (a folder from before the tokenizer
+        was recorded) splits on whitespace and marks, with an empty lexicon."""
+        config = config or {}
+        return cls(
+            bool(config.get("characters", False)),
+            bool(config.get("cjk_characters", False)),
+            tuple(str(word) for word in config.get("keep", ())),
+        )
+
+    def tokenize(self, texts: tf.Tensor) -> dict:
+        """`tokens`, `starts` and `ends` of a 1-D string tensor of utterances."""
+        texts = tf.strings.unicode_transcode(
+            tf.convert_to_tensor(texts, tf.string), "UTF-8", "UTF-8", errors="replace"
+        )
+        chunks = self._chunks(texts)
+        leading, trailing = self._peel(texts, chunks)
+        return _tokens(texts, chunks, leading, trailing)
+
+    def _chunks(self, texts):
+        """Runs of characters between whitespace, each CJK character (or each
+        character) a run of its own: row, start, length and edge-mark counts."""
+        codes = tf.strings.unicode_decode(texts, "UTF-8")
+        flat = codes.flat_values
+        rows = tf.cast(codes.value_rowids(), tf.int32)
+        positions = tf.range(tf.size(flat)) - tf.gather(tf.cast(codes.row_starts(), tf.int32), rows)
+        space = _member(flat, WHITESPACE)
+        if self.characters:
+            solo = tf.logical_not(space)
+        elif self.cjk_characters:
+            ranges = CJK_RANGES + CJK_PUNCTUATION_RANGES
+            solo = tf.logical_and(_in_ranges(flat, ranges), tf.logical_not(space))
+        else:
+            solo = tf.zeros_like(space)
+        first = tf.equal(positions, 0)
+        after_space = tf.logical_or(first, _shifted(space, True))
+        after_solo = tf.logical_and(tf.logical_not(first), _shifted(solo, False))
+        begins = tf.logical_and(
+            tf.logical_not(space), tf.logical_or(tf.logical_or(after_space, solo), after_solo)
+        )
+        kept = tf.where(tf.logical_not(space))[:, 0]
+        chunk_of = tf.gather(tf.cumsum(tf.cast(begins, tf.int32)) - 1, kept)
+        mark = tf.gather(_member(flat, tuple(ord(m) for m in MARKS)), kept)
+        position = tf.gather(positions, kept)
+        start = tf.math.segment_min(position, chunk_of)
+        length = tf.math.segment_max(position, chunk_of) + 1 - start
+        other = tf.cast(tf.logical_not(mark), tf.int32)
+        before = tf.cumsum(other, exclusive=True)
+        after = tf.cumsum(other, exclusive=True, reverse=True)
+
+        # A mark is at the chunk's leading (trailing) edge when no other character
+        # of its chunk stands before (after) it.
+        def at_edge(count):
+            return tf.equal(
+                count + other - tf.gather(tf.math.segment_min(count, chunk_of), chunk_of), 0
+            )
+
+        leading_edge, trailing_edge = at_edge(before), at_edge(after)
+        return {
+            "row": tf.math.segment_min(tf.gather(rows, kept), chunk_of),
+            "start": start,
+            "length": length,
+            "leading": tf.math.segment_sum(tf.cast(leading_edge, tf.int32), chunk_of),
+            "trailing": tf.math.segment_sum(tf.cast(trailing_edge, tf.int32), chunk_of),
+        }
+
+    def _peel(self, texts, chunks):
+        """How many marks each chunk sheds at each edge: the fewest that leave a
+        lexicon word, all its edge marks when none does."""
+        length, lead, trail = chunks["length"], chunks["leading"], chunks["trailing"]
+        all_marks = tf.equal(lead, length)
+        # A chunk of marks only, not in the lexicon, is one token per mark.
+        leading = tf.where(all_marks, length, lead)
+        trailing = tf.where(all_marks, tf.zeros_like(trail), trail)
+        if not self.keep:
+            return leading, trailing
+        text = tf.strings.substr(
+            tf.gather(texts, chunks["row"]), chunks["start"], length, unit="UTF8_CHAR"
+        )
+        keep = tf.constant(list(self.keep), tf.string)
+        for lo, hi in reversed(PEELS):  # the earliest match in PEELS wins
+            # Substr wants a position inside the string, even for an empty piece.
+            position = tf.minimum(tf.fill(tf.shape(length), lo), length)
+            piece = tf.strings.substr(
+                text, position, tf.maximum(length - lo - hi, 0), unit="UTF8_CHAR"
+            )
+            core = tf.strings.lower(piece, encoding="utf-8")
+            hit = (lo <= lead) & (hi <= trail) & (lo + hi < length) & _in_lexicon(core, keep)
+            leading = tf.where(hit, lo, leading)
+            trailing = tf.where(hit, hi, trailing)
+        return leading, trailing
+
+
+def _tokens(texts, chunks, leading, trailing):
+    """Each chunk's leading marks, its core and its trailing marks as tokens."""
+    start, length = chunks["start"], chunks["length"]
+    core = length - leading - trailing
+    has_core = tf.cast(core > 0, tf.int32)
+    count = leading + has_core + trailing
+    chunk = tf.repeat(tf.range(tf.size(count)), count)
+    index = tf.range(tf.reduce_sum(count)) - tf.repeat(tf.cumsum(count, exclusive=True), count)
+    lead, core, has_core = (tf.gather(x, chunk) for x in (leading, core, has_core))
+    end_of_chunk = tf.gather(start + length, chunk)
+    is_core = tf.logical_and(tf.equal(has_core, 1), tf.equal(index, lead))
+    offset = tf.where(
+        index < lead,
+        tf.gather(start, chunk) + index,
+        tf.where(
+            is_core,
+            tf.gather(start, chunk) + lead,
+            end_of_chunk - tf.gather(trailing, chunk) + index - lead - has_core,
+        ),
+    )
+    size = tf.where(is_core, core, tf.ones_like(core))
+    rows = tf.gather(chunks["row"], chunk)
+    values = tf.strings.substr(tf.gather(texts, rows), offset, size, unit="UTF8_CHAR")
+    batch = tf.shape(texts, out_type=tf.int32)[0]
+
+    def dense(flat, default):
+        ragged = tf.RaggedTensor.from_value_rowids(flat, rows, nrows=batch)
+        out = ragged.to_tensor(default_value=default)
+        width = tf.maximum(tf.shape(out)[1], 1)
+        return tf.pad(out, [[0, 0], [0, width - tf.shape(out)[1]]], constant_values=default)
+
+    return {
+        "tokens": dense(values, ""),
+        "starts": dense(offset, -1),
+        "ends": dense(offset + size, -1),
+    }
+
+
+def _lower(words: list[str]) -> list[str]:
+    """Lower-cased as the graph lower-cases (`tf.strings.lower`, UTF-8)."""
+    lowered = tf.strings.lower(tf.constant(words), encoding="utf-8").numpy()
+    return [word.decode("utf-8") for word in lowered]
+
+
+def _member(codes, values):
+    return tf.reduce_any(tf.equal(codes[:, None], tf.constant(values, codes.dtype)[None]), axis=1)
+
+
+def _in_ranges(codes, ranges):
+    lows = tf.constant([lo for lo, _ in ranges], codes.dtype)
+    highs = tf.constant([hi for _, hi in ranges], codes.dtype)
+    inside = tf.logical_and(codes[:, None] >= lows[None], codes[:, None] <= highs[None])
+    return tf.reduce_any(inside, axis=1)
+
+
+def _shifted(flags, fill):
+    """`flags` moved one place right: each element gets its predecessor's value."""
+    return tf.concat([tf.constant([fill]), flags], 0)[:-1]
+
+
+def _in_lexicon(words, lexicon):
+    return tf.reduce_any(tf.equal(words[:, None], lexicon[None]), axis=1)
