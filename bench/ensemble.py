@@ -129,12 +129,12 @@ def main(argv=None):
 
         members = []
         for filler in fillers:
-            tag_ids, intent_ids, _ = filler.predict_ids(token_lists)
+            tag_ids, _, intent_ids, _ = filler.predict_ids(token_lists)
             members.append(scored(tag_ids, intent_ids))
         scores = member_scores(fillers, token_lists)
         # Self-check: an ensemble of one member decodes as the member does.
         alone, _ = ensemble_decode(fillers[:1], scores[:1], token_lists)
-        own, _, _ = fillers[0].predict_ids(token_lists)
+        own, *_ = fillers[0].predict_ids(token_lists)
         if any(list(a) != list(b) for a, b in zip(alone, own, strict=True)):
             raise SystemExit("error: a one-member ensemble decodes differently from its member")
         # Ensembles of the first k members, k = 2 .. all.

@@ -10,7 +10,6 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -71,27 +70,6 @@ def _import_tensorflow_quietly():
         os.close(devnull)
 
 
-class _Choices(Sequence):
-    """The allowed values of a flag, a tuple of `slotkeras.models` read on first use:
-    parsing a command line does not import Keras, so a bad flag or a bad file is
-    reported at once."""
-
-    def __init__(self, name: str):
-        self.name = name
-
-    def _values(self) -> tuple:
-        _import_tensorflow_quietly()
-        from slotkeras import models
-
-        return getattr(models, self.name)
-
-    def __getitem__(self, index):
-        return self._values()[index]
-
-    def __len__(self):
-        return len(self._values())
-
-
 def run_cli(main, argv=None) -> int:
     """Runs `main(argv)`, turning user errors into one line on stderr and status 2."""
     _quiet_tensorflow()
@@ -113,19 +91,29 @@ def run_cli(main, argv=None) -> int:
         raise
 
 
-def _add_format_flags(parser):
+def _add_format_flags(parser, unset=False):
+    """The readers' format and column flags; `unset`: a flag not given is left out of
+    the parsed arguments (train.py: the config file's value or the default stays)."""
+    from slotkeras.config import FORMATS
+
+    def default(value):
+        return argparse.SUPPRESS if unset else value
+
     parser.add_argument(
         "--format",
-        default="auto",
-        choices=["auto", "utterance_csv", "token_csv", "folder", "conll"],
+        default=default("auto"),
+        choices=FORMATS,
         help="input format (default: from the file)",
     )
-    parser.add_argument("--text-column", default="text")
-    parser.add_argument("--tags-column", default="tags")
-    parser.add_argument("--intent-column", default="intent")
-    parser.add_argument("--sentence-id-column", default="sentence_id")
-    parser.add_argument("--token-column", default="token")
-    parser.add_argument("--tag-column", default="tag")
+    for flag, value in (
+        ("--text-column", "text"),
+        ("--tags-column", "tags"),
+        ("--intent-column", "intent"),
+        ("--sentence-id-column", "sentence_id"),
+        ("--token-column", "token"),
+        ("--tag-column", "tag"),
+    ):
+        parser.add_argument(flag, default=default(value))
 
 
 def _number(convert, accept, expected):
@@ -153,28 +141,15 @@ _non_negative_float = _number(float, lambda v: 0 <= v < float("inf"), "a number 
 
 # Flags of train.py mapped to TrainConfig fields (flag dest == field name).
 def train_parser() -> Parser:
-    from slotkeras.config import OPTIMIZERS, STRATEGIES
+    from slotkeras.config import ENCODINGS, KINDS, OPTIMIZERS, OUTPUTS, STRATEGIES
 
-    KINDS, ENCODINGS, OUTPUTS = _Choices("KINDS"), _Choices("ENCODINGS"), _Choices("OUTPUTS")
     p = Parser(prog="train.py", description="Train a slot-filling tagger.")
     S = argparse.SUPPRESS  # unset flags keep the config file's or the default value
     p.add_argument("--config", help="JSON file of settings (TrainConfig fields); flags override it")
     p.add_argument("--train", default=S, help="training data (default: data/train.csv)")
     p.add_argument("--valid", default=S, help="validation data (default: a fixed tenth of --train)")
     p.add_argument("--output", default=S, help="model folder (default: models/default)")
-    _add_format_flags(p)
-    for action in p._actions:
-        if action.dest in (
-            "format",
-            "text_column",
-            "tags_column",
-            "intent_column",
-            "sentence_id_column",
-            "token_column",
-            "tag_column",
-        ):
-            action.default = S
-    # A metavar keeps argparse from listing the lazy choices (importing Keras) up front.
+    _add_format_flags(p, unset=True)
     p.add_argument(
         "--model",
         choices=KINDS,
@@ -197,7 +172,7 @@ def train_parser() -> Parser:
         choices=OUTPUTS,
         default=S,
         metavar="LAYER",
-        help="slot output layer: %(choices)s (default: crf)",
+        help="slot output layer: %(choices)s (default: crf; softmax for feedforward)",
     )
     p.add_argument("--epochs", type=_positive_int, default=S)
     p.add_argument("--batch-size", type=_positive_int, default=S)
@@ -243,7 +218,13 @@ def train_parser() -> Parser:
         help="weight of the intent loss next to the slot loss (default: 5 with the CRF "
         "output, 0.5 with softmax)",
     )
-    p.add_argument("--slot-intent-feedback", action=argparse.BooleanOptionalAction, default=S)
+    p.add_argument(
+        "--slot-intent-feedback",
+        action=argparse.BooleanOptionalAction,
+        default=S,
+        help="feed the utterance vector into every word's slot scores (default: on; off "
+        "for feedforward)",
+    )
     p.add_argument("--strategy", choices=STRATEGIES, default=S)
     p.add_argument(
         "--jit-compile",
@@ -274,7 +255,8 @@ def train_parser() -> Parser:
     return p
 
 
-def config_from_args(args, validate: bool = True):
+def config_from_args(args):
+    """The run's checked config: the `--config` file's settings, overridden by flags."""
     from slotkeras.config import TrainConfig
 
     values = vars(args).copy()
@@ -282,15 +264,7 @@ def config_from_args(args, validate: bool = True):
     values.pop("test", None)
     base = TrainConfig.from_json(config_file).to_dict() if config_file else {}
     base.update(values)
-    config = TrainConfig.from_dict(base)
-    if validate:
-        _import_tensorflow_quietly()  # validate() reads the model choices of slotkeras.models
-        config.validate()
-    return config
-
-
-class _UnusableSetting(Exception):
-    """A format or column setting the readers reject; TrainConfig.validate names it."""
+    return TrainConfig.from_dict(base).validate()
 
 
 def _read_inputs(config, test_file):
@@ -301,15 +275,10 @@ def _read_inputs(config, test_file):
     from slotkeras.config import reader_options
     from slotkeras.splits import load_splits
 
-    try:
-        splits = load_splits(config)
-        if test_file is None:
-            return splits, None
-        return splits, data.read_utterances(test_file, **reader_options(config))
-    except data.DataError:
-        raise
-    except (TypeError, ValueError) as error:
-        raise _UnusableSetting() from error
+    splits = load_splits(config)
+    if test_file is None:
+        return splits, None
+    return splits, data.read_utterances(test_file, **reader_options(config))
 
 
 def _first_existing(path: Path) -> Path:
@@ -356,19 +325,11 @@ def train_main(argv=None) -> int:
     args = train_parser().parse_args(argv)
     # Everything the user gave is checked before Keras is imported (fast) and before
     # anything is written: a bad flag, setting or file leaves no trace.
-    config = config_from_args(args, validate=False)
+    config = config_from_args(args)
     test_file = args.test
-    try:
-        splits, test = _read_inputs(config, test_file)
-        inputs_read = True
-    except _UnusableSetting:
-        inputs_read = False
-    if isinstance(config.output, str) and config.output.strip():
-        _check_output_folder(config.output)
+    splits, test = _read_inputs(config, test_file)
+    _check_output_folder(config.output)
     _import_tensorflow_quietly()
-    config.validate()
-    if not inputs_read:
-        splits, test = _read_inputs(config, test_file)
     from slotkeras import evaluation, training
 
     metrics = training.train(config, splits=splits)
@@ -378,7 +339,7 @@ def train_main(argv=None) -> int:
         from slotkeras.predictor import SlotFiller
 
         filler = SlotFiller.load(config.output)
-        metrics["test"] = training._report(filler, test, filler.tags)
+        metrics["test"] = evaluation.evaluate(filler, test)
         metrics["test_source"] = test_file
     if "test" in metrics:
         print(f"\nHeld-out report ({metrics['test_source']}):")
@@ -419,14 +380,7 @@ def evaluate_main(argv=None) -> int:
 
     filler = SlotFiller.load(args.model)
     predictions = filler.predict([u.tokens for u in utterances], batch_size=args.batch_size)
-    has_intents = bool(filler.intents) and all(u.intent is not None for u in utterances)
-    result = evaluation.report(
-        [u.tags for u in utterances],
-        [p.tags for p in predictions],
-        [u.intent for u in utterances] if has_intents else None,
-        [p.intent for p in predictions] if has_intents else None,
-        known_tags=filler.tags,
-    )
+    result = evaluation.evaluate(filler, utterances, predictions)
     print(evaluation.format_report(result))
     if args.report_json:
         _write_text(args.report_json, json.dumps(result, indent=2) + "\n")
@@ -450,12 +404,9 @@ def _check_plotting():
 
 
 def _write_text(path, text):
-    path = Path(path)
-    if path.parent and not path.parent.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    from slotkeras.model_folder import atomic_write
+
+    atomic_write(path, text)
 
 
 def _errors_text(utterances, predictions) -> str:
@@ -488,21 +439,21 @@ def predict_main(argv=None) -> int:
 
     if not args.texts and not args.file:
         raise UsageError("slotkeras predict: give utterances or --file FILE")
-    token_lists, texts = [], []
+    # A file is a corpus, tokenized already; utterances on the command line are raw
+    # text, split by the model's own tokenizer.
+    token_lists = []
     if args.file:
-        for u in data.read_utterances(args.file, require_tags=False, **reader_options(args)):
-            token_lists.append(list(u.tokens))
-            texts.append(" ".join(u.tokens))
-    for text in args.texts:
-        token_lists.append(text.split())
-        texts.append(text)
+        utterances = data.read_utterances(args.file, require_tags=False, **reader_options(args))
+        token_lists = [list(u.tokens) for u in utterances]
     read_model_folder(args.model)  # a missing or broken folder fails before TF loads
     _import_tensorflow_quietly()
     from slotkeras.predictor import SlotFiller
 
     filler = SlotFiller.load(args.model)
-    for text, prediction in zip(texts, filler.predict(token_lists), strict=True):
-        print(json.dumps(prediction.to_json(text), ensure_ascii=False))
+    predictions = filler.predict(token_lists) if token_lists else []
+    predictions += filler.tag_text(args.texts) if args.texts else []
+    for prediction in predictions:
+        print(json.dumps(prediction.to_json(), ensure_ascii=False))
     return 0
 
 

@@ -13,25 +13,62 @@ import tensorflow as tf
 from slotkeras import features
 from slotkeras.data import iob_spans
 from slotkeras.model_folder import ModelFolderError, read_model_folder
+from slotkeras.tokenizer import Tokenizer
 
 
 @dataclass
 class Prediction:
+    """One tagged utterance: its tokens with their tags, the probability of each
+    decoded tag and each token's code point offsets in `text`."""
+
     tokens: list[str]
     tags: list[str]
+    tag_probabilities: list[float] | None = None
+    text: str | None = None
+    starts: list[int] | None = None
+    ends: list[int] | None = None
     intent: str | None = None
     intent_probability: float | None = None
 
-    def to_json(self, text: str | None = None) -> dict:
-        out = {"text": text if text is not None else " ".join(self.tokens)}
+    def __post_init__(self):
+        if self.text is None or self.starts is None:
+            # Pre-tokenized input: the tokens joined by single spaces.
+            self.text = " ".join(self.tokens)
+            self.starts, position = [], 0
+            for token in self.tokens:
+                self.starts.append(position)
+                position += len(token) + 1
+            self.ends = [s + len(t) for s, t in zip(self.starts, self.tokens)]
+
+    def spans(self) -> list[dict]:
+        """The slots: `value` is the input's own substring from `start` to `end`
+        (code points), `token_start`/`token_end` the tokens it covers (end
+        exclusive), `confidence` the span's (see `span_confidence`)."""
+        out = []
+        for slot, first, last in iob_spans(self.tags):
+            start, end = self.starts[first], self.ends[last - 1]
+            span = {"slot": slot, "value": self.text[start:end], "start": start, "end": end}
+            span.update(token_start=first, token_end=last)
+            if self.tag_probabilities is not None:
+                probabilities = self.tag_probabilities[first:last]
+                span["confidence"] = round(span_confidence(probabilities), 4)
+            out.append(span)
+        return out
+
+    def to_json(self) -> dict:
+        out = {"text": self.text}
         if self.intent is not None:
             out["intent"] = self.intent
             out["intent_probability"] = round(float(self.intent_probability), 4)
-        out["slots"] = [
-            {"slot": slot, "value": " ".join(self.tokens[start:end]), "start": start, "end": end}
-            for slot, start, end in iob_spans(self.tags)
-        ]
+        out["slots"] = self.spans()
         return out
+
+
+def span_confidence(tag_probabilities) -> float:
+    """A span's confidence from its tokens' tag probabilities: the smallest. With a
+    CRF these are marginals, and a span is only as likely as its least likely
+    token; the joint probability can be no higher."""
+    return float(min(tag_probabilities))
 
 
 def find_crf(model: keras.Model):
@@ -44,9 +81,11 @@ def find_crf(model: keras.Model):
     return None
 
 
-def make_decoder(model: keras.Model, num_intents: int):
+def make_decoder(model: keras.Model, num_intents: int, probabilities: bool = False):
     """A function from model inputs to (tag ids, intent ids, intent probabilities):
     Viterbi decoding with a CRF output, the most likely tag per token otherwise.
+    With `probabilities`, the probability of each decoded tag comes second: the
+    CRF's marginal (forward-backward) or the softmax probability; 0 on padding.
 
     `model` is either the id-level tagger (inputs a dict of ids) or the end-to-end
     model (inputs string tokens); the mask comes from the inputs' padding."""
@@ -65,31 +104,45 @@ def make_decoder(model: keras.Model, num_intents: int):
             tag_ids = tf.argmax(slots, axis=-1, output_type=tf.int32)
         tag_ids = tf.where(mask, tag_ids, tf.zeros_like(tag_ids))
         if num_intents:
-            probs = outputs["intent"]
-            return (
-                tag_ids,
-                tf.argmax(probs, axis=-1, output_type=tf.int32),
-                tf.reduce_max(probs, axis=-1),
+            intent = outputs["intent"]
+            intents = (
+                tf.argmax(intent, axis=-1, output_type=tf.int32),
+                tf.cast(tf.reduce_max(intent, axis=-1), tf.float32),
             )
-        batch = tf.shape(tag_ids)[0]
-        return tag_ids, tf.zeros([batch], tf.int32), tf.ones([batch], tf.float32)
+        else:
+            batch = tf.shape(tag_ids)[0]
+            intents = (tf.zeros([batch], tf.int32), tf.ones([batch], tf.float32))
+        if not probabilities:
+            return (tag_ids, *intents)
+        distribution = crf.marginals(slots, mask) if crf is not None else slots
+        chosen = tf.gather(tf.cast(distribution, tf.float32), tag_ids, batch_dims=2)
+        return (tag_ids, tf.where(mask, chosen, tf.zeros_like(chosen)), *intents)
 
     return decode
 
 
+# What a decoder with probabilities returns: dtype and rank of each output.
+DECODED = ((tf.int32, 2), (tf.float32, 2), (tf.int32, 1), (tf.float32, 1))
+
+
 class SlotFiller:
-    """A trained slot filler: the end-to-end Keras model and its label names."""
+    """A trained slot filler: the end-to-end Keras model, its label names and the
+    tokenizer of its training data."""
 
     def __init__(self, model: keras.Model, tags: list[str], intents: list[str], config: dict):
         self.model = model
         self.tags = list(tags)
         self.intents = list(intents)
         self.config = config
-        decode = make_decoder(model, len(self.intents))
+        self.tokenizer = Tokenizer.from_config(config.get("tokenizer"))
+        decode = make_decoder(model, len(self.intents), probabilities=True)
         self._decode = tf.function(
             decode,
             input_signature=[tf.TensorSpec([None, None], tf.string)],
             reduce_retracing=True,
+        )
+        self._serve = tf.function(
+            serving_function(self), input_signature=[tf.TensorSpec([None], tf.string)]
         )
 
     @classmethod
@@ -122,36 +175,63 @@ class SlotFiller:
         return cls(model, tags, intents, config)
 
     def predict_ids(self, token_lists, batch_size: int = 256):
-        """Tag ids, intent ids and intent probabilities for each utterance, in order."""
+        """Tag ids, tag probabilities, intent ids and intent probabilities for each
+        pre-tokenized utterance, in order."""
         order = np.argsort([len(t) for t in token_lists], kind="stable")
         tag_ids = [None] * len(token_lists)
+        tag_probs = [None] * len(token_lists)
         intent_ids = np.zeros(len(token_lists), np.int64)
         intent_probs = np.ones(len(token_lists), np.float32)
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
             padded = features.pad_tokens([token_lists[i] for i in chunk]).astype(str)
-            tags, intents, probs = self._decode(tf.constant(padded))
-            tags = tags.numpy()
+            tags, probs, intents, intent_prob = (x.numpy() for x in self._decode(padded))
             for row, i in enumerate(chunk):
                 tag_ids[i] = tags[row, : len(token_lists[i])]
-            intent_ids[chunk] = intents.numpy()
-            intent_probs[chunk] = probs.numpy()
-        return tag_ids, intent_ids, intent_probs
+                tag_probs[i] = probs[row, : len(token_lists[i])]
+            intent_ids[chunk] = intents
+            intent_probs[chunk] = intent_prob
+        return tag_ids, tag_probs, intent_ids, intent_probs
 
     def predict(self, token_lists, batch_size: int = 256) -> list[Prediction]:
-        tag_ids, intent_ids, intent_probs = self.predict_ids(token_lists, batch_size)
-        out = []
-        for tokens, ids, intent, prob in zip(
-            token_lists, tag_ids, intent_ids, intent_probs, strict=True
-        ):
-            out.append(
-                Prediction(
-                    tokens=list(tokens),
-                    tags=[self.tags[i] for i in ids],
-                    intent=self.intents[intent] if self.intents else None,
-                    intent_probability=float(prob) if self.intents else None,
-                )
+        """Tags pre-tokenized utterances (lists of tokens), as in a corpus."""
+        tag_ids, tag_probs, intent_ids, intent_probs = self.predict_ids(token_lists, batch_size)
+        return [
+            Prediction(
+                tokens=list(tokens),
+                tags=[self.tags[i] for i in ids],
+                tag_probabilities=[float(p) for p in probs],
+                intent=self.intents[intent] if self.intents else None,
+                intent_probability=float(prob) if self.intents else None,
             )
+            for tokens, ids, probs, intent, prob in zip(
+                token_lists, tag_ids, tag_probs, intent_ids, intent_probs, strict=True
+            )
+        ]
+
+    def tag_text(self, texts: list[str], batch_size: int = 256) -> list[Prediction]:
+        """Tags raw utterances as typed, with the SavedModel's own graph: the same
+        tokenizer, tags, probabilities and offsets."""
+        out = []
+        for start in range(0, len(texts), batch_size):
+            chunk = list(texts[start : start + batch_size])
+            served = {k: v.numpy() for k, v in self._serve(tf.constant(chunk, tf.string)).items()}
+            for row, text in enumerate(chunk):
+                width = int(np.sum(served["tokens"][row] != b""))
+                out.append(
+                    Prediction(
+                        tokens=[t.decode("utf-8") for t in served["tokens"][row, :width]],
+                        tags=[t.decode("utf-8") for t in served["tags"][row, :width]],
+                        tag_probabilities=served["tag_probabilities"][row, :width].tolist(),
+                        text=text,
+                        starts=served["starts"][row, :width].tolist(),
+                        ends=served["ends"][row, :width].tolist(),
+                        intent=served["intent"][row].decode("utf-8") if self.intents else None,
+                        intent_probability=(
+                            float(served["intent_probability"][row]) if self.intents else None
+                        ),
+                    )
+                )
         return out
 
 
@@ -161,22 +241,20 @@ SERVE_CHUNK = 32
 
 
 def decode_in_chunks(decode, tokens, chunk_size: int):
-    """`decode(tokens)` (a `make_decoder` function) computed on chunks of
-    `chunk_size` utterances of similar length, each cut to its own longest
-    utterance, and put back in the input's order and width. The same results: the
-    model masks padding. Compute grows with rows x time steps, and in a batch of
-    random utterances most steps are padding (ATIS test, batches of 256: 2.2x fewer
-    steps with chunks of 32, 1.9x with 64)."""
+    """`decode(tokens)` (a `make_decoder` function with probabilities) computed on
+    chunks of `chunk_size` utterances of similar length, each cut to its own
+    longest utterance, and put back in the input's order and width. The same
+    results: the model masks padding. Compute grows with rows x time steps, and in
+    a batch of random utterances most steps are padding."""
     lengths = tf.reduce_sum(tf.cast(tf.not_equal(tokens, ""), tf.int32), axis=1)
     order = tf.argsort(lengths, stable=True)
     sorted_tokens = tf.gather(tokens, order)
     sorted_lengths = tf.gather(lengths, order)
     batch, width = tf.shape(tokens)[0], tf.shape(tokens)[1]
     chunks = (batch + chunk_size - 1) // chunk_size
-    arrays = (
-        tf.TensorArray(tf.int32, size=chunks, infer_shape=False, element_shape=[None, None]),
-        tf.TensorArray(tf.int32, size=chunks, infer_shape=False, element_shape=[None]),
-        tf.TensorArray(tf.float32, size=chunks, infer_shape=False, element_shape=[None]),
+    arrays = tuple(
+        tf.TensorArray(dtype, size=chunks, infer_shape=False, element_shape=[None] * rank)
+        for dtype, rank in DECODED
     )
 
     def body(i, arrays):
@@ -184,8 +262,10 @@ def decode_in_chunks(decode, tokens, chunk_size: int):
         end = tf.minimum(start + chunk_size, batch)
         steps = tf.maximum(tf.reduce_max(sorted_lengths[start:end]), 1)
         outputs = decode(sorted_tokens[start:end, :steps])
-        tag_ids = tf.pad(outputs[0], [[0, 0], [0, width - steps]])
-        outputs = (tag_ids, *outputs[1:])
+        outputs = tuple(
+            tf.pad(o, [[0, 0], [0, width - steps]]) if rank == 2 else o
+            for o, (_, rank) in zip(outputs, DECODED, strict=True)
+        )
         return i + 1, tuple(a.write(i, o) for a, o in zip(arrays, outputs, strict=True))
 
     _, arrays = tf.while_loop(lambda i, _: i < chunks, body, (0, arrays))
@@ -193,42 +273,56 @@ def decode_in_chunks(decode, tokens, chunk_size: int):
     return tuple(tf.gather(a.concat(), restore) for a in arrays)
 
 
-class _Serving(tf.Module):
-    """What the SavedModel holds: the end-to-end model, label names and `serve`."""
+def serving_function(filler: SlotFiller, chunk_size: int = SERVE_CHUNK):
+    """The SavedModel's `serve`: a 1-D string tensor of raw utterances to `tokens`,
+    `tags` (2-D strings padded with ""), `starts`/`ends` (code point offsets, -1
+    on padding), `tag_probabilities` (0 on padding) and, with intents, `intent`
+    and `intent_probability`. `SlotFiller.tag_text` runs the same function."""
+    decode = make_decoder(filler.model, len(filler.intents), probabilities=True)
+    tokenizer, tag_names, intent_names = filler.tokenizer, filler.tags, filler.intents
 
-    def __init__(self, filler: SlotFiller, chunk_size: int = SERVE_CHUNK):
-        super().__init__()
-        self.model = filler.model
-        self.tag_names = tf.constant(filler.tags)
-        self.intent_names = tf.constant(filler.intents or [""])
-        self.has_intent = bool(filler.intents)
-        self._decode = make_decoder(filler.model, len(filler.intents))
-        self._chunk_size = chunk_size
-
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
-    def serve(self, text):
-        tokens = features.tokenize(text)
-        tag_ids, intent_ids, intent_probs = tf.cond(
-            tf.shape(tokens)[0] > self._chunk_size,
-            lambda: decode_in_chunks(self._decode, tokens, self._chunk_size),
-            lambda: self._decode(tokens),
+    def serve(text):
+        pieces = tokenizer.tokenize(text)
+        tokens = pieces["tokens"]
+        tag_ids, tag_probs, intent_ids, intent_probs = tf.cond(
+            tf.shape(tokens)[0] > chunk_size,
+            lambda: decode_in_chunks(decode, tokens, chunk_size),
+            lambda: decode(tokens),
         )
-        tags = tf.where(tf.equal(tokens, ""), "", tf.gather(self.tag_names, tag_ids))
-        outputs = {"tokens": tokens, "tags": tags}
-        if self.has_intent:
-            outputs["intent"] = tf.gather(self.intent_names, intent_ids)
+        padding = tf.equal(tokens, "")
+        # Names as graph constants, created in the trace: nothing to restore.
+        tags = tf.where(padding, "", tf.gather(tf.constant(tag_names), tag_ids))
+        outputs = {
+            "tokens": tokens,
+            "tags": tags,
+            "starts": pieces["starts"],
+            "ends": pieces["ends"],
+            "tag_probabilities": tf.where(padding, 0.0, tag_probs),
+        }
+        if intent_names:
+            outputs["intent"] = tf.gather(tf.constant(intent_names), intent_ids)
             outputs["intent_probability"] = intent_probs
         return outputs
+
+    return serve
 
 
 def export_saved_model(
     filler: SlotFiller, path: str | os.PathLike, chunk_size: int = SERVE_CHUNK
 ) -> None:
-    """Writes a SavedModel whose signature `serve` (also `serving_default`) takes a
-    1-D string tensor of raw utterances and returns `tokens`, `tags` (2-D strings,
-    padded with "") and, with intents, `intent` and `intent_probability`.
-    Tokenization, lexicon lookup, hashing and decoding all run in the graph; batches
-    of more than `chunk_size` utterances run in chunks of similar length."""
-    module = _Serving(filler, chunk_size)
-    serve = module.serve.get_concrete_function()
-    tf.saved_model.save(module, str(path), signatures={"serving_default": serve, "serve": serve})
+    """Writes a SavedModel whose signature `serve` (also `serving_default`) is
+    `serving_function`'s. Tokenization, lexicon lookup, hashing and decoding all
+    run in the graph; batches of more than `chunk_size` utterances run in chunks of
+    similar length.
+
+    It is written through Keras's export API, which saves the variables the way a
+    session restores them: TensorFlow Serving, KServe and `saved_model_cli run`
+    load it as well as `tf.saved_model.load` does."""
+    archive = keras.export.ExportArchive()
+    archive.track(filler.model)
+    archive.add_endpoint(
+        "serve",
+        serving_function(filler, chunk_size),
+        input_signature=[tf.TensorSpec([None], tf.string, name="text")],
+    )
+    archive.write_out(str(path), verbose=False)

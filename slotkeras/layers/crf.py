@@ -67,6 +67,17 @@ def _pruned_max_plus(delta, transitions, column_max=None):
     )
 
 
+def _log_matmul(scores, exp_matrix, column_max):
+    """`log sum_i exp(scores[b, i] + M[i, j])` from `exp_matrix = exp(M - column_max)`:
+    with the row max of `scores` taken out too, every exponent is <= 0 and each
+    column of `exp_matrix` holds a 1, so nothing overflows, and the sum is one
+    matrix product instead of a `[batch, tags, tags]` reduction."""
+    row_max = tf.reduce_max(scores, axis=1, keepdims=True)
+    summed = tf.matmul(tf.exp(scores - row_max), exp_matrix)
+    tiny = tf.constant(1e-30, tf.float32)  # keeps log() finite in extreme cases
+    return tf.math.log(summed + tiny) + row_max + column_max[None]
+
+
 def _path_score(emissions, tags, mask, transitions, start, end):
     """Score of the given tag path of each sequence, all time steps at once.
 
@@ -247,22 +258,23 @@ class CRF(keras.layers.Layer):
         tags = tf.transpose(tf.cast(tags, tf.int32), [1, 0])
         tags = tf.where(mask, tags, tf.zeros_like(tags))
         batch_size = tf.shape(emissions)[1]
-        # Forward algorithm as a matrix product: log sum_i exp(alpha_i + T_ij)
-        # = m + c_j + log sum_i exp(alpha_i - m) exp(T_ij - c_j), with m the row max
-        # of alpha and c_j the column max of T, so every exponent is <= 0 and each
-        # column of exp(T - c) holds a 1. This is several times faster than
-        # materialising [batch, tags, tags] and reducing it at every step.
+        step, initial = self._forward_step(transitions, start, batch_size)
+        alpha, seen = tf.foldl(step, (emissions, mask), initial)
+        log_partition = tf.reduce_logsumexp(alpha + end[None], axis=1)
+        path_score = _path_score(emissions, tags, mask, transitions, start, end)
+        return tf.where(seen, path_score - log_partition, tf.zeros_like(path_score))
+
+    def _forward_step(self, transitions, start, batch_size):
+        """The forward algorithm's step over time-major `(emission, is_real)` and
+        its initial `(alpha, seen)`: `alpha[b, j]` is the log-sum of the scores of
+        all paths of the real tokens so far that end in tag `j`."""
         column_max = tf.reduce_max(transitions, axis=0)
         exp_transitions = tf.exp(transitions - column_max[None])
-        tiny = tf.constant(1e-30, tf.float32)  # keeps log() finite in extreme cases
 
         def step(carry, inputs):
             alpha, seen = carry
             emission, is_real = inputs
-            # alpha[b, j] = log-sum of the scores of all paths ending in tag j.
-            row_max = tf.reduce_max(alpha, axis=1, keepdims=True)
-            summed = tf.matmul(tf.exp(alpha - row_max), exp_transitions)
-            next_alpha = tf.math.log(summed + tiny) + row_max + column_max[None] + emission
+            next_alpha = _log_matmul(alpha, exp_transitions, column_max) + emission
             next_alpha = tf.where(seen[:, None], next_alpha, start[None] + emission)
             return tf.where(is_real[:, None], next_alpha, alpha), seen | is_real
 
@@ -270,10 +282,43 @@ class CRF(keras.layers.Layer):
             tf.zeros([batch_size, self.num_tags], tf.float32),
             tf.zeros([batch_size], tf.bool),
         )
-        alpha, seen = tf.foldl(step, (emissions, mask), initial)
-        log_partition = tf.reduce_logsumexp(alpha + end[None], axis=1)
-        path_score = _path_score(emissions, tags, mask, transitions, start, end)
-        return tf.where(seen, path_score - log_partition, tf.zeros_like(path_score))
+        return step, initial
+
+    def marginals(self, emissions, mask=None):
+        """Posterior probability of each tag at each token, `p(y_t = j | emissions)`,
+        from the forward-backward algorithm.
+
+        Args:
+            emissions: float tensor `[batch, time, num_tags]`.
+            mask: bool tensor `[batch, time]`, True on real tokens. Default:
+                all True.
+
+        Returns:
+            float32 tensor `[batch, time, num_tags]`: each real token's row sums to
+            1, masked positions are 0.
+        """
+        emissions, mask, transitions, start, end = self._prepare(emissions, mask)
+        batch_size = tf.shape(emissions)[1]
+        step, initial = self._forward_step(transitions, start, batch_size)
+        alphas, _ = tf.scan(step, (emissions, mask), initial)
+        # beta[b, i]: log-sum of the scores of the rest of the path after tag i,
+        # end score included; computed from the last real token back.
+        row_max = tf.reduce_max(transitions, axis=1)
+        exp_transposed = tf.transpose(tf.exp(transitions - row_max[:, None]))
+
+        def backward(carry, inputs):
+            following, seen, _ = carry  # emission + beta of the next real token
+            emission, is_real = inputs
+            beta = _log_matmul(following, exp_transposed, row_max)
+            beta = tf.where(seen[:, None], beta, tf.broadcast_to(end[None], tf.shape(beta)))
+            following = tf.where(is_real[:, None], emission + beta, following)
+            return following, seen | is_real, beta
+
+        _, _, betas = tf.scan(backward, (emissions, mask), (*initial, initial[0]), reverse=True)
+        log_partition = tf.reduce_logsumexp(alphas[-1] + end[None], axis=1)
+        log_marginals = alphas + betas - log_partition[None, :, None]
+        marginals = tf.where(mask[:, :, None], tf.exp(log_marginals), 0.0)
+        return tf.transpose(marginals, [1, 0, 2])
 
     def decode(self, emissions, mask=None):
         """Most likely tag sequence of each example (Viterbi).
