@@ -2,13 +2,19 @@
 
 Every case compares against `keras.layers.LSTM` holding the same weights, which
 runs Keras' own loop; the fused path must agree at every step, masked ones
-included, and must not be taken while training."""
+included, and must not be taken while training.
+
+The layer fuses only where no GPU is visible (on a GPU, Keras runs cuDNN), so the
+tests of which path runs need a machine without one: on a GPU machine they skip,
+and `CUDA_VISIBLE_DEVICES= python -m pytest tests/test_fused_lstm.py` runs them
+(as bench/gpu_check.sh does). The comparisons with Keras hold on any machine."""
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from slotkeras.layers import fused_lstm
 from slotkeras.layers.fused_lstm import FUSED_MAX_BATCH, FusedLSTM
 
 UNITS, FEATURES = 6, 5
@@ -36,6 +42,16 @@ def twins(**kwargs):
     return fused, plain
 
 
+@pytest.fixture
+def no_gpu():
+    """Skips where a GPU is visible: the layer never takes its fused path there."""
+    if fused_lstm._gpu_present():
+        pytest.skip(
+            "FusedLSTM fuses only where no GPU is visible (Keras runs cuDNN on one); "
+            "run with CUDA_VISIBLE_DEVICES= to test the fused path"
+        )
+
+
 def check_same(a, b):
     for got, want in zip(keras.tree.flatten(a), keras.tree.flatten(b), strict=True):
         np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-5, atol=1e-5)
@@ -56,7 +72,7 @@ def test_inference_equals_keras_lstm(go_backwards, zero_output_for_mask, in_grap
     check_same(run(fused), run(plain))
 
 
-def test_eager_inference_does_not_run_the_keras_loop(monkeypatch):
+def test_eager_inference_does_not_run_the_keras_loop(monkeypatch, no_gpu):
     fused, plain = twins(return_sequences=True, go_backwards=True)
     x, mask = inputs()
     want = plain(x, mask=mask)
@@ -119,16 +135,59 @@ def test_training_uses_keras_loop_and_gradients_match():
     assert all(g is not None for g in grads[0])
 
 
-def test_fused_op_is_what_inference_runs():
-    fused, _ = twins(return_sequences=True)
+def count_runs(monkeypatch):
+    """Counters of the runs (not the traces) of each side of `inner_loop`'s
+    `tf.cond`: a variable incremented inside the branch moves only when the branch
+    executes, though the graph holds both."""
+    runs = {"fused": tf.Variable(0), "loop": tf.Variable(0)}
+
+    def counting(name, function):
+        def counted(*args, **kwargs):
+            with tf.control_dependencies([runs[name].assign_add(1)]):
+                return tf.nest.map_structure(tf.identity, function(*args, **kwargs))
+
+        return counted
+
+    monkeypatch.setattr(FusedLSTM, "_fused", counting("fused", FusedLSTM._fused))
+    monkeypatch.setattr(
+        keras.layers.LSTM, "inner_loop", counting("loop", keras.layers.LSTM.inner_loop)
+    )
+    return runs
+
+
+def test_graph_runs_the_fused_op_for_small_padded_batches_only(monkeypatch, no_gpu):
+    fused, plain = twins(return_sequences=True)
+    holes = inputs()[1].copy()
+    holes[0, 2] = False
+    cases = [
+        (inputs(), {"fused": 1, "loop": 0}),
+        ((inputs()[0], holes), {"fused": 0, "loop": 1}),
+        (inputs(lengths=[7, 6, 5, 4, 3, 2][: FUSED_MAX_BATCH + 1]), {"fused": 0, "loop": 1}),
+    ]
+    expected = [plain(x, mask=mask) for (x, mask), _ in cases]
+    runs = count_runs(monkeypatch)
+    spec = (tf.TensorSpec([None, None, FEATURES], tf.float32), tf.TensorSpec([None, None], tf.bool))
+    infer = tf.function(lambda x, m: fused(x, mask=m, training=False), input_signature=spec)
+    # One graph for all three: which side runs is decided when it runs.
+    for ((x, mask), want_runs), want in zip(cases, expected, strict=True):
+        for counter in runs.values():
+            counter.assign(0)
+        check_same(infer(x, mask), want)
+        assert {name: int(c.numpy()) for name, c in runs.items()} == want_runs, mask
+
+
+def test_a_visible_gpu_means_the_keras_loop(monkeypatch):
+    """Where Keras would run cuDNN, the layer leaves it to Keras."""
+    fused, plain = twins(return_sequences=True)
     x, mask = inputs()
-    graph = tf.function(lambda x, m: fused(x, mask=m, training=False)).get_concrete_function(
-        tf.TensorSpec(x.shape, tf.float32), tf.TensorSpec(mask.shape, tf.bool)
-    ).graph
-    ops = {op.type for op in graph.get_operations()}
-    for function in graph._functions.values():
-        ops |= {node.op for node in function.definition.node_def}
-    assert "BlockLSTMV2" in ops
+    want = plain(x, mask=mask)
+    monkeypatch.setattr(fused_lstm, "_gpu_present", lambda: True)
+    runs = count_runs(monkeypatch)
+    check_same(fused(x, mask=mask, training=False), want)
+    assert {name: int(counter.numpy()) for name, counter in runs.items()} == {
+        "fused": 0,
+        "loop": 1,
+    }
 
 
 def test_serializes_and_reloads(tmp_path):
