@@ -57,10 +57,40 @@ def test_lowercasing_applies_to_lookup_and_hashing(featurizer):
     assert ids[0] == 2 and ids[1] == features.OTHER_INDEX
 
 
+def expected_ids(trigrams, num_buckets, max_trigrams):
+    """Bucket ids (from 1) of the given trigrams, cut or padded to `max_trigrams`."""
+    ids = [int(i) + 1 for i in tf.strings.to_hash_bucket_fast(trigrams, num_buckets).numpy()]
+    return (ids + [0] * max_trigrams)[:max_trigrams]
+
+
+def character_trigrams(word):
+    marked = f"#{word.lower()}#"  # a Python str indexes code points
+    return [marked[i : i + 3] for i in range(len(marked) - 2)]
+
+
+def byte_trigrams(word):
+    marked = f"#{word.lower()}#".encode()
+    return [marked[i : i + 3] for i in range(len(marked) - 2)]
+
+
+def test_unicode_trigrams_are_of_characters_not_bytes():
+    words = ["台北", "到", "東京", "😀", "Naïve", "taipei"]
+    layer = features.LetterTrigramHashing(num_buckets=1 << 20, max_trigrams=8)
+    ids = layer(tf.constant([words])).numpy()[0]
+    for word, row in zip(words, ids, strict=True):
+        want = expected_ids(character_trigrams(word), 1 << 20, 8)
+        assert row.tolist() == want, word
+        if not word.isascii():
+            # What hashing the UTF-8 bytes would give: other trigrams, more of them.
+            assert expected_ids(byte_trigrams(word), 1 << 20, 8) != want, word
+    assert character_trigrams("台北") == ["#台北", "台北#"]
+
+
 def test_chinese_and_emoji_hash_without_error(featurizer):
     out = featurizer(tf.constant(features.pad_tokens(TOKENS).astype(str)))
     trigrams = out["trigram_ids"].numpy()[2]
-    assert (trigrams[:5, 0] > 0).all()
+    for word, row in zip(TOKENS[2], trigrams, strict=True):
+        assert row.tolist() == expected_ids(character_trigrams(word), 997, 8), word
     assert (out["word_ids"].numpy()[2] == features.OTHER_INDEX).all()
     # Invalid UTF-8 bytes do not crash the graph either.
     bad = featurizer(tf.constant([[b"\xff\xfeok"]]))
