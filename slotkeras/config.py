@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 BUNDLED_TRAIN = "data/train.csv"
 BUNDLED_TEST = "data/test.csv"
+# The allowed values of the choice settings, here (not in slotkeras.models) so that the
+# command line checks them without importing Keras.
+KINDS = ("feedforward", "elman", "jordan", "gru", "lstm", "peephole_lstm")
+ENCODINGS = ("onehot", "hash", "both")
+OUTPUTS = ("softmax", "crf")
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
 OPTIMIZERS = ("adam", "lazy_adam")
+FORMATS = ("auto", "utterance_csv", "token_csv", "folder", "conll")
+# Keys of a model folder's config.json that are not settings: the tokenizer's fitted
+# choices (written next to the settings), and the free-form `extra` of older folders.
+_NOT_SETTINGS = ("tokenizer", "extra")
 
 
 _COLUMNS = (
@@ -37,6 +46,19 @@ _NUMBERS = (
     "learning_rate",
     "learning_rate_decay",
 )
+
+
+def default_output_layer(model: str) -> str:
+    """The slot output layer a network kind gets unless one is asked for: the
+    feedforward baseline has none but its per-word softmax (a CRF's transitions would
+    give it a memory of the previous tag)."""
+    return "softmax" if model == "feedforward" else "crf"
+
+
+def default_slot_intent_feedback(model: str) -> bool:
+    """Whether the utterance vector feeds the slot scores unless asked: not for the
+    feedforward baseline, whose point is that it sees one word at a time."""
+    return model != "feedforward"
 
 
 def reader_options(source) -> dict:
@@ -74,56 +96,57 @@ class TrainConfig:
     hash_buckets: int = 16384  # letter-trigram hash buckets
     hash_dim: int = 64  # width of the trigram embedding
     max_trigrams: int = 16  # trigrams kept per word
-    word_dropout: float = 0.2  # share of training words replaced by "Other" each step (ATIS
-    # validation slot F1, 3 seeds: 0.05 97.73, 0.1 97.87, 0.2 97.90, 0.3 97.77)
+    word_dropout: float = 0.2  # share of training words replaced by "Other" each step, so
+    # that the model learns to read unknown words from their trigrams and context
     # --- network ---
     model: str = "lstm"  # feedforward | elman | jordan | gru | lstm | peephole_lstm
     bidirectional: bool = True  # forward and backward layers, concatenated
-    layers: int = 1  # stacked recurrent layers (2 scored no better on ATIS validation)
+    layers: int = 1  # stacked recurrent layers (more scored no better on validation)
     units: int = 128  # units per layer and direction
-    dropout: float = 0.2  # on word vectors and between layers (ATIS validation slot F1,
-    # 3 seeds, with word dropout 0.2: 0.2 97.87, 0.3 97.90, the same, and 0.2 stops after
-    # 12 epochs instead of 16 (medians); with word dropout 0.05, 0.5 gave 97.69)
-    output_layer: str = "crf"  # softmax | crf (linear-chain CRF, Viterbi decoding)
+    dropout: float = 0.2  # on word vectors and between layers (as good as 0.3 on
+    # validation, and fewer epochs to the early stop)
+    output_layer: str | None = None  # softmax | crf (linear-chain CRF, Viterbi decoding);
+    # None: softmax for feedforward, crf for the recurrent kinds (default_output_layer)
     joint_intent: bool = True  # train an intent head when the data has intents
-    slot_intent_feedback: bool = True  # feed the utterance vector into the slot head
+    slot_intent_feedback: bool | None = None  # feed the utterance vector into the slot
+    # head; None: off for feedforward, on for the recurrent kinds
     # --- optimisation ---
     epochs: int = 40  # upper bound; early stopping usually ends sooner
     batch_size: int = 64  # per replica
-    learning_rate: float = 1e-2  # Adam (5e-3: same ATIS validation F1, 30% more epochs)
+    learning_rate: float = 1e-2  # Adam (half of it: as good, but more epochs)
     learning_rate_decay: float = 1.0  # the learning rate is multiplied by this once an epoch
     # (smoothly, step by step; 1: constant)
     clipnorm: float | None = 5.0  # gradient norm clipping (null: none)
-    optimizer: str = "adam"  # adam | lazy_adam (embedding rows updated only when used: 0.3
-    # lower validation slot F1 on ATIS, and no faster since the cheaper trigram embedding)
+    optimizer: str = "adam"  # adam | lazy_adam (embedding rows updated only when used:
+    # lower validation slot F1, and no faster an epoch)
     weight_averaging: float = 0.99  # momentum of an exponential moving average of the
     # weights, which validation, early stopping and the saved model use (0: off)
-    patience: int = 4  # epochs without a better validation slot F1 before stopping (on
-    # ATIS validation, 6 trajectories: 4 stopped on the same best epoch as 6, 3 did not)
+    patience: int = 4  # epochs without a better validation slot F1 before stopping (4
+    # stopped on the same best epoch as 6 on validation; 3 did not)
     intent_loss_weight: float | None = None  # weight of the intent loss next to the slot
-    # loss; None: 5 with the CRF output, whose loss is summed over an utterance's words (on
-    # ATIS validation 5 gave +1.1 intent accuracy and +0.1 slot F1 over 0.5, 3 seeds), and
-    # 0.5 with softmax, whose loss is a per-token mean (ATIS validation, seed 1: slot F1
-    # 97.26 with 0.5, 96.52 with 5)
+    # loss; None: 5 with the CRF output, whose loss is summed over an utterance's words,
+    # and 0.5 with softmax, whose loss is a per-token mean (each the better on validation)
     seed: int = 1  # fixes every source of randomness
     # --- machinery ---
     strategy: str = "auto"  # auto | one_device | mirrored | multi_worker
     jit_compile: bool = False  # XLA compilation of the train step; turns TF's op
-    # determinism off (Keras does not compile with it on). On 2 CPU cores an ATIS epoch
-    # took 9.93 s with XLA against 3.30 s without (bench/epoch_breakdown.py; each new
-    # batch length compiles anew).
+    # determinism off (Keras does not compile with it on), and on CPU it is slower, since
+    # each new batch length compiles anew (docs/benchmarks.md)
     tensorboard: str | None = None  # folder for TensorBoard logs, off by default
     resume: bool = True  # resume an interrupted run of the same output folder
     export: bool = True  # write saved_model/ next to model.keras
     verbose: int = 1  # 0 silent, 1 progress bar (epoch lines off a terminal), 2 epoch lines
-    extra: dict = field(default_factory=dict)  # free-form notes kept with the run
+
+    def __post_init__(self):
+        # A setting left to the network kind is decided here, so that config.json
+        # records what was trained.
+        if self.output_layer is None:
+            self.output_layer = default_output_layer(self.model)
+        if self.slot_intent_feedback is None:
+            self.slot_intent_feedback = default_slot_intent_feedback(self.model)
 
     def validate(self) -> TrainConfig:
         """Checks every setting; raises ConfigError naming the first bad one."""
-
-        # Imported here, not at the top: reading a config must not import Keras, so
-        # that the command line reports a bad flag or file at once.
-        from slotkeras.models import ENCODINGS, KINDS, OUTPUTS
 
         def bad(name, expected):
             value = getattr(self, name)
@@ -150,14 +173,12 @@ class TrainConfig:
                 raise bad(name, "a number")
         if self.verbose not in (0, 1, 2) or isinstance(self.verbose, bool):
             raise bad("verbose", "0, 1 or 2")
-        if not isinstance(self.extra, dict):
-            raise bad("extra", "a JSON object")
         choices = {
             "model": KINDS,
             "encoding": ENCODINGS,
             "output_layer": OUTPUTS,
             "strategy": STRATEGIES,
-            "format": ("auto", "utterance_csv", "token_csv", "folder", "conll"),
+            "format": FORMATS,
             "optimizer": OPTIMIZERS,
         }
         for name, allowed in choices.items():
@@ -213,10 +234,10 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, values: dict, source: str = "config") -> TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
+        unknown = sorted(set(values) - known - set(_NOT_SETTINGS))
         if unknown:
             raise ConfigError(f"{source}: unknown setting(s) {', '.join(unknown)}")
-        return cls(**values)
+        return cls(**{k: v for k, v in values.items() if k in known})
 
     @classmethod
     def from_json(cls, path: str | Path) -> TrainConfig:

@@ -35,10 +35,11 @@ from __future__ import annotations
 import csv
 import io
 import os
-import secrets
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from slotkeras.model_folder import atomic_write
 
 __all__ = [
     "FORMATS",
@@ -439,12 +440,7 @@ def _read_utterance_csv(
         if _is_blank(row):
             continue
         _check_width(path, row, header, line)
-        cell = row[text_index].strip()
-        if cell == "":
-            raise DataError(path, f"empty {text_column}", row=line)
-        if cell in _NA_CELLS:
-            raise DataError(path, f"missing value {cell!r} in column '{text_column}'", row=line)
-        tokens = tuple(cell.split())
+        tokens = tuple(_required_cell(path, row[text_index], text_column, line).split())
 
         tags = None
         if tags_index is not None:
@@ -466,6 +462,16 @@ def _read_utterance_csv(
     tag_rows = _all_or_none(path, tag_rows, lines, "row", f"empty {tags_column}", "tags")
     intents = _all_or_none(path, intents, lines, "row", f"empty {intent_column}", "an intent")
     return [Utterance(*fields) for fields in zip(token_rows, tag_rows, intents, strict=True)]
+
+
+def _required_cell(path, cell: str, column: str, line: int, missing=_NA_CELLS) -> str:
+    """A cell that must hold a value: stripped, neither empty nor in `missing`."""
+    cell = cell.strip()
+    if cell == "":
+        raise DataError(path, f"empty {column}", row=line)
+    if cell in missing:
+        raise DataError(path, f"missing value {cell!r} in column '{column}'", row=line)
+    return cell
 
 
 def _read_token_csv(
@@ -497,18 +503,8 @@ def _read_token_csv(
         if _is_blank(row):
             continue
         _check_width(path, row, header, line)
-        sentence_id = row[id_index].strip()
-        if sentence_id == "":
-            raise DataError(path, f"empty {sentence_id_column}", row=line)
-        if sentence_id in _NA_CELLS:
-            raise DataError(
-                path, f"missing value {sentence_id!r} in column '{sentence_id_column}'", row=line
-            )
-        token = row[token_index].strip()
-        if token == "":
-            raise DataError(path, f"empty {token_column}", row=line)
-        if token in _NA_TOKENS:
-            raise DataError(path, f"missing value {token!r} in column '{token_column}'", row=line)
+        sentence_id = _required_cell(path, row[id_index], sentence_id_column, line)
+        token = _required_cell(path, row[token_index], token_column, line, _NA_TOKENS)
         if len(token.split()) > 1:
             raise DataError(path, f"{token_column} {token!r} contains whitespace", row=line)
 
@@ -864,18 +860,7 @@ def _writable_problem(utterance: Utterance) -> str | None:
 def _atomic_write(path: Path, text: str) -> None:
     if path.is_dir():
         raise DataError(path, "is a folder, expected a file to write")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    atomic_write(path, text)
 
 
 def _field_index(fields, index) -> int | None:

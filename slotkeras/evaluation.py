@@ -13,6 +13,22 @@ def slot_f1(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]) -
     return 100.0 * f1_score([list(g) for g in gold], [list(p) for p in predicted], zero_division=0)
 
 
+def evaluate(filler, utterances, predictions=None, batch_size: int = 256) -> dict:
+    """The report of a trained `SlotFiller` on `utterances` (with their tags; intents
+    are scored when the model and every utterance have one). `predictions`: the
+    filler's predictions for them, when already made."""
+    if predictions is None:
+        predictions = filler.predict([u.tokens for u in utterances], batch_size=batch_size)
+    has_intents = bool(filler.intents) and all(u.intent is not None for u in utterances)
+    return report(
+        [u.tags for u in utterances],
+        [p.tags for p in predictions],
+        [u.intent for u in utterances] if has_intents else None,
+        [p.intent for p in predictions] if has_intents else None,
+        known_tags=filler.tags,
+    )
+
+
 def report(
     gold_tags: Sequence[Sequence[str]],
     predicted_tags: Sequence[Sequence[str]],
@@ -20,7 +36,8 @@ def report(
     predicted_intents: Sequence[str | None] | None = None,
     known_tags: Sequence[str] | None = None,
 ) -> dict:
-    """The evaluation report (keys fixed in DESIGN.md); figures in percent.
+    """The evaluation report, as `evaluate.py --report-json` writes it (its keys are a
+    contract: scripts and benchmarks read them); figures in percent.
 
     Slot types in the gold data that the model never saw in training (not in
     `known_tags`) are still scored (as misses) and listed under `unseen_slots`.

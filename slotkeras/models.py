@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import keras
 
+from slotkeras.config import (
+    ENCODINGS,
+    KINDS,
+    OUTPUTS,
+    TrainConfig,
+    default_output_layer,
+    default_slot_intent_feedback,
+)
 from slotkeras.layers.fused_lstm import FusedLSTM
 from slotkeras.layers.hashed_word_embedding import HashedWordEmbedding
 from slotkeras.layers.masked_pooling import MaskedPooling
 from slotkeras.layers.utterance_context import BroadcastToTokens, PaddingMask
 
-KINDS = ("feedforward", "elman", "jordan", "gru", "lstm", "peephole_lstm")
-ENCODINGS = ("onehot", "hash", "both")
-OUTPUTS = ("softmax", "crf")
+# build_tagger's defaults are those of a run's config: one place for both.
+_DEFAULT = TrainConfig()
+__all__ = ["ENCODINGS", "KINDS", "OUTPUTS", "build_end_to_end", "build_tagger", "tagger_options"]
 
 
 def _invalid(name, value, expected):
@@ -49,18 +57,18 @@ def build_tagger(
     num_tags: int,
     vocabulary_size: int,
     num_intents: int = 0,
-    model: str = "lstm",
-    bidirectional: bool = True,
-    layers: int = 1,
-    units: int = 128,
-    encoding: str = "both",
-    embedding_dim: int = 100,
-    hash_buckets: int = 16384,
-    hash_dim: int = 64,
-    max_trigrams: int = 16,
-    dropout: float = 0.3,
-    output: str = "softmax",
-    slot_intent_feedback: bool = False,
+    model: str = _DEFAULT.model,
+    bidirectional: bool = _DEFAULT.bidirectional,
+    layers: int = _DEFAULT.layers,
+    units: int = _DEFAULT.units,
+    encoding: str = _DEFAULT.encoding,
+    embedding_dim: int = _DEFAULT.embedding_dim,
+    hash_buckets: int = _DEFAULT.hash_buckets,
+    hash_dim: int = _DEFAULT.hash_dim,
+    max_trigrams: int = _DEFAULT.max_trigrams,
+    dropout: float = _DEFAULT.dropout,
+    output: str | None = None,
+    slot_intent_feedback: bool | None = None,
     seed: int | None = None,
     name: str = "tagger",
 ) -> keras.Model:
@@ -73,6 +81,9 @@ def build_tagger(
     Outputs (dict): `slots` `[batch, time, num_tags]` (probabilities with the softmax
     output, emission scores with the CRF output) and, when `num_intents > 0`, `intent`
     `[batch, num_intents]` probabilities.
+
+    The defaults are those of `slotkeras.config.TrainConfig`; `tagger_options(config)`
+    gives the arguments of a run.
 
     Args:
         num_tags: number of slot tags (BIO).
@@ -88,14 +99,19 @@ def build_tagger(
         embedding_dim: width of the 1-of-N embedding.
         hash_buckets, hash_dim, max_trigrams: word hashing settings.
         dropout: dropout rate on the word vectors and between layers.
-        output: "softmax" (per-token) or "crf" (linear-chain CRF, Viterbi decoding).
+        output: "softmax" (per-token) or "crf" (linear-chain CRF, Viterbi decoding);
+            None: softmax for "feedforward" (the lecture's baseline), crf otherwise.
         slot_intent_feedback: with an intent head, feed the utterance vector back
-            into every token's slot classifier.
+            into every token's slot classifier; None: off for "feedforward", on
+            otherwise.
         seed: seed of the dropout layers.
         name: model name.
     """
     if model not in KINDS:
         raise _invalid("model", model, f"one of {', '.join(KINDS)}")
+    output = default_output_layer(model) if output is None else output
+    if slot_intent_feedback is None:
+        slot_intent_feedback = default_slot_intent_feedback(model)
     if encoding not in ENCODINGS:
         raise _invalid("encoding", encoding, f"one of {', '.join(ENCODINGS)}")
     if output not in OUTPUTS:
@@ -153,6 +169,15 @@ def build_tagger(
         outputs["slots"] = keras.layers.Dense(num_tags, activation="softmax", name="slots")(x)
 
     return keras.Model({"word_ids": word_ids, "trigram_ids": trigram_ids}, outputs, name=name)
+
+
+def tagger_options(config: TrainConfig) -> dict:
+    """The `build_tagger` arguments of a run (all but the sizes of the vocabularies)."""
+    names = (
+        "model bidirectional layers units encoding embedding_dim hash_buckets hash_dim "
+        "max_trigrams dropout slot_intent_feedback seed"
+    ).split()
+    return {**{name: getattr(config, name) for name in names}, "output": config.output_layer}
 
 
 def build_end_to_end(featurizer, tagger: keras.Model, name: str = "slot_filler") -> keras.Model:

@@ -1,22 +1,16 @@
 """Slow: the default configuration on ATIS (../shared/data/atis), trained once.
 
-Run with `python -m pytest -m slow`. About 1 to 2 minutes on 2 CPU cores.
-
-The bar is issue 5's: 95.5. Measured with the default of this commit (seed 1, the
-one this test trains): 95.56, so it passes, narrowly; seeds 2 and 3 gave 95.36 and
-95.25, a mean of 95.39 ± 0.15 (docs/benchmarks.md).
+Run with `python -m pytest -m slow`; a minute or two on 2 CPU cores. The bar is a test
+slot F1 of 95.5; docs/benchmarks.md has what the default measured across seeds.
 """
 
 import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-ATIS = ROOT.parent / "shared" / "data" / "atis"
+from conftest import ATIS, ROOT
 
 
 @pytest.mark.slow

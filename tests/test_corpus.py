@@ -4,11 +4,10 @@ import csv
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
 SCRIPT = ROOT / "scripts" / "make_corpus.py"
 FILES = ["train.csv", "test.csv", "README.md"]

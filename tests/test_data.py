@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import ATIS, write
 
 from slotkeras.data import (
     DataError,
@@ -18,7 +19,6 @@ from slotkeras.data import (
 )
 
 READERS = Path(__file__).parent / "data" / "readers"
-ATIS = Path(__file__).resolve().parents[2] / "shared" / "data" / "atis"
 BOM = b"\xef\xbb\xbf"
 
 # The same three utterances are in every fixture of tests/data/readers/.
@@ -46,19 +46,6 @@ FIXTURES = {
     "folder": ("folder", EXPECTED),
     "conll": ("sample.conll", NO_INTENTS),
 }
-
-
-def write(path, content):
-    """Writes bytes (or a dict name -> bytes, making a folder) and returns the path."""
-    path = Path(path)
-    if isinstance(content, dict):
-        path.mkdir(parents=True, exist_ok=True)
-        for name, data in content.items():
-            write(path / name, data)
-    else:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content)
-    return path
 
 
 def data_error(path, **options):

@@ -5,19 +5,20 @@ on two machines; only TF_CONFIG differs. The chief (worker 0) writes the model
 folder; the other worker writes nothing; both end with the same weights.
 """
 
+import csv
 import json
+import math
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from conftest import ROOT, free_ports
 
-ROOT = Path(__file__).resolve().parents[1]
 TINY = [
     "--epochs", "2", "--batch-size", "4", "--units", "8", "--layers", "1",
     "--embedding-dim", "8", "--hash-dim", "8", "--hash-buckets", "512",
@@ -32,17 +33,6 @@ def small_csv(folder: Path, utterances: int = 100) -> Path:
     path = folder / "small.csv"
     path.write_text("\n".join(lines[: utterances + 1]) + "\n", encoding="utf-8")
     return path
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 def start_workers(cwd: Path, args: list[str], tag: str, count: int = 2) -> list:
@@ -127,8 +117,8 @@ def test_two_workers_finish_with_identical_weights(two_workers):
 def test_only_the_chief_writes_and_its_model_folder_serves(two_workers):
     import tensorflow as tf
 
+    from slotkeras.distributed import weights_digest
     from slotkeras.predictor import SlotFiller
-    from slotkeras.training import weights_digest
 
     cwd, outputs, _ = two_workers
     models = cwd / "models"
@@ -189,7 +179,7 @@ def test_the_worker_follows_the_chief_when_resuming(tmp_path):
 
 def test_tf_config_is_read_and_checked(monkeypatch):
     from slotkeras.config import ConfigError
-    from slotkeras.training import cluster_spec_from_env
+    from slotkeras.distributed import cluster_spec_from_env
 
     monkeypatch.delenv("TF_CONFIG", raising=False)
     assert cluster_spec_from_env() == {}
@@ -210,15 +200,14 @@ import tensorflow as tf
 
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from slotkeras import training
+from slotkeras import callbacks, distributed, training
 from slotkeras.config import TrainConfig
 
-# Two replicas on two logical CPUs stand in for the GPUs of a machine.
-training.make_strategy = lambda name: tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+# Two replicas on two logical CPUs stand in for the GPUs of a machine (without GPUs,
+# MirroredStrategy() would take the first CPU only).
+distributed.make_strategy = lambda name: tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 config = TrainConfig(**json.loads(sys.argv[1]))
-
-# Interrupted after its first epoch's checkpoint, then the same run again: it resumes.
-on_epoch_end = training.ValidationF1.on_epoch_end
+on_epoch_end = callbacks.EpochCheckpoint.on_epoch_end
 
 
 def interrupt_after_the_first_epoch(self, epoch, logs=None):
@@ -227,30 +216,27 @@ def interrupt_after_the_first_epoch(self, epoch, logs=None):
         raise KeyboardInterrupt
 
 
-training.ValidationF1.on_epoch_end = interrupt_after_the_first_epoch
-try:
-    training.train(config)
-except KeyboardInterrupt:
-    print("interrupted")
-training.ValidationF1.on_epoch_end = on_epoch_end
+if sys.argv[2] == "interrupt":  # after its first epoch's checkpoint; then run again
+    callbacks.EpochCheckpoint.on_epoch_end = interrupt_after_the_first_epoch
+    try:
+        training.train(config)
+    except KeyboardInterrupt:
+        print("interrupted")
+    callbacks.EpochCheckpoint.on_epoch_end = on_epoch_end
 metrics = training.train(config)
 print(json.dumps({"epochs": metrics["epochs_trained"], "f1": metrics["validation"]["slot_f1"]}))
 """
+MIRRORED = dict(
+    train="small.csv", epochs=2, batch_size=4, units=8, layers=1, embedding_dim=8,
+    hash_dim=8, hash_buckets=512, verbose=0, strategy="mirrored",
+)  # fmt: skip
 
 
-def test_mirrored_strategy_with_two_replicas_trains_and_resumes(tmp_path):
-    """The single-machine path (`--strategy mirrored` on a 2-GPU machine), with two
-    logical CPU devices: variable-length buckets split across two replicas, and a run
-    interrupted after its first epoch resumes there."""
-    small_csv(tmp_path)
-    config = dict(
-        train="small.csv", output="models/mirrored", epochs=2, batch_size=4, units=8,
-        layers=1, embedding_dim=8, hash_dim=8, hash_buckets=512, verbose=0,
-        output_layer="softmax", strategy="mirrored",
-    )  # fmt: skip
+def run_mirrored(folder: Path, config: dict, mode: str) -> tuple[str, dict]:
+    small_csv(folder)
     result = subprocess.run(
-        [sys.executable, "-c", MIRRORED_SCRIPT, json.dumps(config)],
-        cwd=tmp_path,
+        [sys.executable, "-c", MIRRORED_SCRIPT, json.dumps(config), mode],
+        cwd=folder,
         capture_output=True,
         text=True,
         timeout=TIMEOUT,
@@ -258,10 +244,38 @@ def test_mirrored_strategy_with_two_replicas_trains_and_resumes(tmp_path):
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     assert "MirroredStrategy, 2 replica(s)" in result.stdout
-    assert "interrupted\n" in result.stdout
-    assert "Resuming from the checkpoint of epoch 1" in result.stdout
-    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    return result.stdout, json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_mirrored_strategy_with_two_replicas_trains_and_resumes(tmp_path):
+    """The single-machine path (`--strategy mirrored` on a 2-GPU machine), with two
+    logical CPU devices: variable-length buckets split across two replicas, and a run
+    interrupted after its first epoch resumes there."""
+    config = {**MIRRORED, "output": "models/mirrored", "output_layer": "softmax"}
+    stdout, summary = run_mirrored(tmp_path, config, "interrupt")
+    assert "interrupted\n" in stdout
+    assert "Resuming from the checkpoint of epoch 1" in stdout
     assert summary["epochs"] == 2
     history = (tmp_path / "models" / "mirrored" / "history.csv").read_text().splitlines()
     assert [row.split(",")[0] for row in history[1:]] == ["1", "2"]
     assert (tmp_path / "models" / "mirrored" / "saved_model" / "saved_model.pb").is_file()
+
+
+def test_the_default_crf_model_trains_under_a_mirrored_strategy(tmp_path):
+    """The default model (CRF output, intent feedback) with its loss summed over two
+    replicas: it learns, and its model folder serves."""
+    import tensorflow as tf
+
+    _, summary = run_mirrored(tmp_path, {**MIRRORED, "output": "models/crf"}, "once")
+    folder = tmp_path / "models" / "crf"
+    saved = json.loads((folder / "config.json").read_text())
+    assert (saved["output_layer"], saved["slot_intent_feedback"]) == ("crf", True)
+    with open(folder / "history.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    losses = [float(row["loss"]) for row in rows]
+    assert len(losses) == 2 and all(math.isfinite(x) for x in losses)
+    assert losses[1] < losses[0]
+    assert summary["f1"] > 0  # some spans right after two tiny epochs
+    serve = tf.saved_model.load(str(folder / "saved_model")).signatures["serve"]
+    out = serve(tf.constant(["leave taipei on november 2nd"]))
+    assert out["tags"].shape == (1, 5)

@@ -7,12 +7,20 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import ROOT, explain, run
 
 from slotkeras import features, models
 
 MAX_TRIGRAMS = 6
 SMALL = dict(
-    units=5, embedding_dim=4, hash_dim=3, hash_buckets=50, max_trigrams=MAX_TRIGRAMS, dropout=0.0
+    units=5,
+    embedding_dim=4,
+    hash_dim=3,
+    hash_buckets=50,
+    max_trigrams=MAX_TRIGRAMS,
+    dropout=0.0,
+    output="softmax",
+    slot_intent_feedback=False,
 )
 GRID = [
     (kind, bidirectional, encoding)
@@ -65,6 +73,30 @@ def test_no_intent_head_without_intents_and_crf_output():
     out = tagger(random_inputs([3]))
     assert set(out) == {"slots"}
     assert any(type(layer).__name__ == "CRF" for layer in tagger.layers)
+
+
+def test_defaults_are_those_of_a_run_and_feedforward_has_no_memory_by_default():
+    from slotkeras.config import TrainConfig
+
+    def layer_types(**kwargs):
+        tagger = models.build_tagger(num_tags=4, vocabulary_size=10, num_intents=2, **kwargs)
+        return {layer.name: layer for layer in tagger.layers}
+
+    default = TrainConfig()
+    layers = layer_types()
+    assert type(layers["slots"]).__name__ == "CRF" and default.output_layer == "crf"
+    assert "utterance_context" in layers and default.slot_intent_feedback
+    assert layers["word_dropout"].rate == default.dropout
+    assert layers["bi_lstm_1"].forward_layer.units == default.units
+    baseline = layer_types(model="feedforward")
+    assert type(baseline["slots"]).__name__ == "Dense"  # per-word softmax, no CRF
+    assert "utterance_context" not in baseline
+    assert TrainConfig(model="feedforward").output_layer == "softmax"
+    assert not TrainConfig(model="feedforward").slot_intent_feedback
+    asked = layer_types(model="feedforward", output="crf", slot_intent_feedback=True)
+    assert type(asked["slots"]).__name__ == "CRF" and "utterance_context" in asked
+    explicit = TrainConfig(model="feedforward", output_layer="crf", slot_intent_feedback=True)
+    assert (explicit.output_layer, explicit.slot_intent_feedback) == ("crf", True)
 
 
 @pytest.mark.parametrize(
@@ -230,3 +262,40 @@ def bundled_sample():
         slots[i, : len(u.tags)] = tags.encode(u.tags)
     targets = {"slots": slots, "intent": np.array(intents.encode([u.intent for u in utterances]))}
     return featurizer, {k: v.numpy() for k, v in inputs.items()}, targets
+
+
+LEAVE_ARRIVE = [  # the lecture's pair, with a city that no training utterance has
+    ["leave", "reykjavik", "on", "november", "2nd"],
+    ["arrive", "reykjavik", "on", "november", "2nd"],
+]
+
+
+def _train_as_a_user(tmp_path, name, *flags):
+    from slotkeras.predictor import SlotFiller
+
+    folder = tmp_path / name
+    common = ["--epochs", "3", "--verbose", "0", "--no-export", "--output", folder]
+    result = run(["train.py", *common, *flags])
+    assert result.returncode == 0, explain(result)
+    return SlotFiller.load(folder)
+
+
+def test_train_py_feedforward_is_the_lecture_baseline_and_the_bilstm_is_not(tmp_path):
+    """`train.py --model feedforward` gives the unseen city the same slot distribution
+    after "leave" as after "arrive": it sees one word at a time. The BiLSTM, trained
+    with the same flags, tells the two apart."""
+    text = "\n".join(" ".join(tokens) for tokens in LEAVE_ARRIVE)
+    assert "reykjavik" not in (ROOT / "data" / "train.csv").read_text(encoding="utf-8"), text
+
+    baseline = _train_as_a_user(tmp_path, "feedforward", "--model", "feedforward")
+    assert (baseline.config["output_layer"], baseline.config["slot_intent_feedback"]) == (
+        "softmax",
+        False,
+    )
+    slots = baseline.model(tf.constant(LEAVE_ARRIVE))["slots"].numpy()
+    np.testing.assert_allclose(slots[0, 1], slots[1, 1], rtol=0, atol=1e-6)
+    assert not np.allclose(slots[0, 0], slots[1, 0], atol=1e-3)  # the verbs differ
+
+    bilstm = _train_as_a_user(tmp_path, "bilstm", "--model", "lstm", "--bidirectional")
+    leave, arrive = (p.tags[1] for p in bilstm.predict(LEAVE_ARRIVE))
+    assert (leave, arrive) == ("B-fromloc.city_name", "B-toloc.city_name")

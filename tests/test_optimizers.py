@@ -5,8 +5,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from slotkeras.callbacks import AveragedWeights
 from slotkeras.optimizers import LazyAdam
-from slotkeras.training import averaged_weights
 
 
 def _lazy_adam_reference(table, steps, lr, b1=0.9, b2=0.999, eps=1e-7):
@@ -83,7 +83,7 @@ def test_lazy_adam_saves_and_loads_in_a_model(tmp_path):
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
 
 
-def test_averaged_weights_swaps_in_the_moving_average_and_back():
+def test_averaged_weights_puts_the_moving_average_in_at_epoch_end_and_takes_it_out():
     keras.utils.set_random_seed(3)
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
     model.compile(keras.optimizers.Adam(0.1, use_ema=True, ema_momentum=0.5), "mse")
@@ -93,18 +93,25 @@ def test_averaged_weights_swaps_in_the_moving_average_and_back():
     trained = [w.copy() for w in model.get_weights()]
     averages = [v.numpy() for v in model.optimizer._model_variables_moving_average]
     assert not all(np.allclose(a, t) for a, t in zip(averages, trained, strict=True))
-    with averaged_weights(model):
-        for inside, average in zip(model.get_weights(), averages, strict=True):
-            np.testing.assert_array_equal(inside, average)
+    callback = AveragedWeights()
+    callback.set_model(model)
+    callback.on_epoch_end(0)
+    for inside, average in zip(model.get_weights(), averages, strict=True):
+        np.testing.assert_array_equal(inside, average)
+    for kept, before in zip(callback.training_weights(), trained, strict=True):
+        np.testing.assert_array_equal(kept, before)  # what the checkpoint saves
+    callback.on_epoch_begin(1)
     for after, before in zip(model.get_weights(), trained, strict=True):
-        np.testing.assert_array_equal(after, before)
+        np.testing.assert_array_equal(after, before)  # exact: copies, not a + b - b
 
     plain = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
     plain.compile("adam", "mse")
     before = [w.copy() for w in plain.get_weights()]
-    with averaged_weights(plain):  # no average kept: nothing changes
-        for inside, weight in zip(plain.get_weights(), before, strict=True):
-            np.testing.assert_array_equal(inside, weight)
+    callback = AveragedWeights()
+    callback.set_model(plain)
+    callback.on_epoch_end(0)  # no average kept: nothing changes
+    for inside, weight in zip(plain.get_weights(), before, strict=True):
+        np.testing.assert_array_equal(inside, weight)
 
 
 def test_learning_rate_falls_by_the_decay_factor_each_epoch():
