@@ -27,6 +27,7 @@ from slotkeras.optimizers import LazyAdam
 from slotkeras.pipeline import TrainingInputs, training_inputs
 from slotkeras.predictor import SlotFiller
 from slotkeras.splits import Splits, load_splits
+from slotkeras.tokenizer import Tokenizer
 
 # Settings that may change between an interrupted run and its resumption.
 _RESUME_IGNORES = ("verbose", "resume", "tensorboard", "export", "epochs", "patience")
@@ -173,11 +174,12 @@ def train(config: TrainConfig, log=print, splits: Splits | None = None) -> dict:
         log(f"Task {task}: final weights sha256 {distributed.weights_digest(tagger)}")
 
     # --- the model folder, written aside and renamed into place ---
+    tokenizer = Tokenizer.fit(u.tokens for u in splits.train).get_config()
     filler = SlotFiller(
         models.build_end_to_end(inputs.featurizer, tagger),
         inputs.tags.labels,
         inputs.intents.labels if inputs.intents else [],
-        config.to_dict(),
+        {**config.to_dict(), "tokenizer": tokenizer},
     )
     metrics = {
         "validation": evaluation.evaluate(filler, splits.valid),
@@ -196,7 +198,13 @@ def train(config: TrainConfig, log=print, splits: Splits | None = None) -> dict:
         return {**metrics, "chief": False}
     output = Path(config.output)
     write_model_folder(
-        work_dir / "model", filler, config.to_dict(), history, metrics, export=config.export
+        work_dir / "model",
+        filler,
+        config.to_dict(),
+        history,
+        metrics,
+        export=config.export,
+        tokenizer_config=tokenizer,
     )
     replace_folder(work_dir / "model", output)
     shutil.rmtree(work_dir, ignore_errors=True)
@@ -264,6 +272,11 @@ def _slot_f1(inputs: TrainingInputs) -> SlotF1:
 
 def _fit(tagger, dataset, strategy, config, initial_epoch, callbacks, work_dir) -> None:
     distributed.prepare_distributed_fit(tagger, dataset, strategy)
+    # `fit` makes a new iterator of the dataset for every epoch, and each new iterator
+    # draws the next epoch's order and word dropout: a resumed run first makes (and
+    # drops) those of the epochs done, so that the epochs left get their own batches.
+    for _ in range(initial_epoch):
+        iter(dataset)
     multi_worker = distributed.in_multi_worker_mode(strategy)
     with distributed.lost_worker_is_an_error(work_dir if multi_worker else None):
         tagger.fit(
