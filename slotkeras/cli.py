@@ -354,7 +354,11 @@ def evaluate_parser() -> Parser:
     _add_format_flags(p)
     p.add_argument("--report-json", metavar="FILE", help="write the report as JSON")
     p.add_argument("--errors", metavar="FILE", help="write utterances with a wrong tag")
-    p.add_argument("--plots", metavar="DIR", help="write training curves and per-slot F1 as PNG")
+    p.add_argument(
+        "--plots",
+        metavar="DIR",
+        help="write training curves, per-slot F1 and a span-confidence reliability diagram (PNG)",
+    )
     p.add_argument("--batch-size", type=_positive_int, default=256)
     return p
 
@@ -376,12 +380,16 @@ def evaluate_main(argv=None) -> int:
     read_model_folder(args.model)  # a missing or broken folder fails before TF loads
     _import_tensorflow_quietly()
     from slotkeras import evaluation
+    from slotkeras.calibration import reliability
     from slotkeras.predictor import SlotFiller
 
     filler = SlotFiller.load(args.model)
     predictions = filler.predict([u.tokens for u in utterances], batch_size=args.batch_size)
     result = evaluation.evaluate(filler, utterances, predictions)
+    result["span_calibration"] = reliability([u.tags for u in utterances], predictions)
     print(evaluation.format_report(result))
+    ece = result["span_calibration"]["expected_calibration_error"]
+    print(f"span confidence calibration error (ECE) {ece:.2f}")
     if args.report_json:
         _write_text(args.report_json, json.dumps(result, indent=2) + "\n")
     if args.errors:

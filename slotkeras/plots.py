@@ -7,8 +7,9 @@ from pathlib import Path
 
 
 def write_plots(model_folder: Path, report: dict, out_dir: Path) -> list[Path]:
-    """Writes `training_curves.png` (from the model's history.csv, when present) and
-    `per_slot_f1.png` into `out_dir`; returns the paths written."""
+    """Writes `training_curves.png` (from the model's history.csv, when present),
+    `per_slot_f1.png` and, when the report has `span_calibration`,
+    `reliability.png` into `out_dir`; returns the paths written."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -56,4 +57,39 @@ def write_plots(model_folder: Path, report: dict, out_dir: Path) -> list[Path]:
         fig.savefig(path, dpi=100)
         plt.close(fig)
         written.append(path)
+    calibration = report.get("span_calibration")
+    if calibration and calibration["spans"]:
+        written.append(_reliability_diagram(plt, calibration, out_dir / "reliability.png"))
     return written
+
+
+def _reliability_diagram(plt, calibration: dict, path: Path) -> Path:
+    """Accuracy against confidence per bin (bars), the diagonal a calibrated model
+    would follow, and how many spans each bin holds."""
+    rows = [row for row in calibration["bins"] if row["count"]]
+    fig, (ax, ax_count) = plt.subplots(
+        2, 1, figsize=(5, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
+    )
+    width = calibration["bins"][0]["upper"] - calibration["bins"][0]["lower"]
+    lefts = [row["lower"] for row in rows]
+    ax.bar(lefts, [r["accuracy"] for r in rows], width, align="edge", label="accuracy",
+           color="tab:blue", edgecolor="black")  # fmt: skip
+    ax.plot([r["confidence"] for r in rows], [r["accuracy"] for r in rows], "o", color="tab:red",
+            label="mean confidence")  # fmt: skip
+    ax.plot([0, 1], [0, 1], "--", color="gray", label="calibrated")
+    ax.set_ylabel("span accuracy")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.legend(loc="upper left")
+    ax.set_title(
+        f"Span confidence: ECE {calibration['expected_calibration_error']:.2f} "
+        f"({calibration['spans']} spans)"
+    )
+    ax_count.bar(lefts, [r["count"] for r in rows], width, align="edge", color="tab:gray")
+    ax_count.set_yscale("log")
+    ax_count.set_xlabel("span confidence")
+    ax_count.set_ylabel("spans")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

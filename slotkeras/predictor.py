@@ -40,10 +40,11 @@ class Prediction:
                 position += len(token) + 1
             self.ends = [s + len(t) for s, t in zip(self.starts, self.tokens)]
 
-    def spans(self) -> list[dict]:
+    def spans(self, exact: bool = False) -> list[dict]:
         """The slots: `value` is the input's own substring from `start` to `end`
         (code points), `token_start`/`token_end` the tokens it covers (end
-        exclusive), `confidence` the span's (see `span_confidence`)."""
+        exclusive), `confidence` the span's (see `span_confidence`), rounded to 4
+        places unless `exact`."""
         out = []
         for slot, first, last in iob_spans(self.tags):
             start, end = self.starts[first], self.ends[last - 1]
@@ -51,7 +52,8 @@ class Prediction:
             span.update(token_start=first, token_end=last)
             if self.tag_probabilities is not None:
                 probabilities = self.tag_probabilities[first:last]
-                span["confidence"] = round(span_confidence(probabilities), 4)
+                confidence = span_confidence(probabilities)
+                span["confidence"] = confidence if exact else round(confidence, 4)
             out.append(span)
         return out
 
