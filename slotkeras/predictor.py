@@ -83,11 +83,13 @@ def find_crf(model: keras.Model):
     return None
 
 
-def make_decoder(model: keras.Model, num_intents: int, probabilities: bool = False):
+def make_decoder(model: keras.Model, num_intents: int, probabilities: bool = False, outside=None):
     """A function from model inputs to (tag ids, intent ids, intent probabilities):
     Viterbi decoding with a CRF output, the most likely tag per token otherwise.
     With `probabilities`, the probability of each decoded tag comes second: the
     CRF's marginal (forward-backward) or the softmax probability; 0 on padding.
+    `outside`: a function of string tokens, True where a token must be tagged "O"
+    (tag id 0); the CRF then decodes, and computes marginals, under that constraint.
 
     `model` is either the id-level tagger (inputs a dict of ids) or the end-to-end
     model (inputs string tokens); the mask comes from the inputs' padding."""
@@ -100,6 +102,8 @@ def make_decoder(model: keras.Model, num_intents: int, probabilities: bool = Fal
         else:
             mask = tf.not_equal(inputs, "")
         slots = outputs["slots"]
+        if outside is not None:
+            slots = _force_outside(slots, outside(inputs) & mask, crf is not None)
         if crf is not None:
             tag_ids = crf.decode(slots, mask)
         else:
@@ -123,6 +127,16 @@ def make_decoder(model: keras.Model, num_intents: int, probabilities: bool = Fal
     return decode
 
 
+def _force_outside(slots, forced, scores: bool):
+    """`slots` (CRF emission scores, or softmax probabilities) with every tag but
+    "O" (id 0) ruled out where `forced`."""
+    other = tf.range(tf.shape(slots)[-1]) > 0
+    ruled_out = tf.logical_and(forced[:, :, None], other[None, None])
+    if scores:
+        return tf.where(ruled_out, tf.constant(-1e4, slots.dtype), slots)
+    return tf.where(ruled_out, tf.zeros_like(slots), tf.where(forced[:, :, None], 1.0, slots))
+
+
 # What a decoder with probabilities returns: dtype and rank of each output.
 DECODED = ((tf.int32, 2), (tf.float32, 2), (tf.int32, 1), (tf.float32, 1))
 
@@ -137,7 +151,9 @@ class SlotFiller:
         self.intents = list(intents)
         self.config = config
         self.tokenizer = Tokenizer.from_config(config.get("tokenizer"))
-        decode = make_decoder(model, len(self.intents), probabilities=True)
+        decode = make_decoder(
+            model, len(self.intents), probabilities=True, outside=self.tokenizer.unseen_marks
+        )
         self._decode = tf.function(
             decode,
             input_signature=[tf.TensorSpec([None, None], tf.string)],
@@ -280,8 +296,10 @@ def serving_function(filler: SlotFiller, chunk_size: int = SERVE_CHUNK):
     `tags` (2-D strings padded with ""), `starts`/`ends` (code point offsets, -1
     on padding), `tag_probabilities` (0 on padding) and, with intents, `intent`
     and `intent_probability`. `SlotFiller.tag_text` runs the same function."""
-    decode = make_decoder(filler.model, len(filler.intents), probabilities=True)
     tokenizer, tag_names, intent_names = filler.tokenizer, filler.tags, filler.intents
+    decode = make_decoder(
+        filler.model, len(intent_names), probabilities=True, outside=tokenizer.unseen_marks
+    )
 
     def serve(text):
         pieces = tokenizer.tokenize(text)

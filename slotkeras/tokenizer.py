@@ -72,6 +72,8 @@ class Tokenizer:
         characters: every non-whitespace character is a token, default False.
         cjk_characters: every CJK character is a token, default False.
         keep: lower-cased words that keep their leading or trailing marks.
+        marks: the tokens of the training data made of marks only (`(`, `“`); see
+            `unseen_marks`.
 
     Call `tokenize(texts)` with a 1-D string tensor; it returns dense `[batch, time]`
     `tokens` (padded with ""), and int32 `starts` and `ends` (code point offsets,
@@ -87,6 +89,7 @@ class Tokenizer:
     characters: bool = False
     cjk_characters: bool = False
     keep: tuple[str, ...] = field(default=())
+    marks: tuple[str, ...] = field(default=())
 
     @classmethod
     def fit(cls, token_lists: Iterable[Sequence[str]]) -> Tokenizer:
@@ -99,13 +102,15 @@ class Tokenizer:
         cjk_characters = characters or (bool(cjk) and cjk_single >= CHARACTER_LEVEL * len(cjk))
         marked = sorted({token for token in tokens if has_edge_mark(token)})
         keep = _lower(marked) if marked and not characters else []
-        return cls(characters, cjk_characters, tuple(sorted(set(keep))))
+        marks = sorted({token for token in tokens if all(char in MARKS for char in token)})
+        return cls(characters, cjk_characters, tuple(sorted(set(keep))), tuple(marks))
 
     def get_config(self) -> dict:
         return {
             "characters": self.characters,
             "cjk_characters": self.cjk_characters,
             "keep": list(self.keep),
+            "marks": list(self.marks),
         }
 
     @classmethod
@@ -117,7 +122,21 @@ class Tokenizer:
             bool(config.get("characters", False)),
             bool(config.get("cjk_characters", False)),
             tuple(str(word) for word in config.get("keep", ())),
+            tuple(str(mark) for mark in config.get("marks", ())),
         )
+
+    def unseen_marks(self, tokens: tf.Tensor) -> tf.Tensor:
+        """True for tokens made of marks only that the training data never had as a
+        token: marks split off what people type ("Friday?"). Such a token belongs
+        to no slot (the decoder tags it "O"), so no slot value takes in the mark."""
+        pattern = "[" + "".join(f"\\x{{{ord(m):x}}}" for m in MARKS) + "]+"
+        marks_only = tf.strings.regex_full_match(tokens, pattern)
+        if not self.marks:
+            return marks_only
+        seen = tf.reduce_any(
+            tf.equal(tokens[..., None], tf.constant(list(self.marks), tf.string)), axis=-1
+        )
+        return tf.logical_and(marks_only, tf.logical_not(seen))
 
     def tokenize(self, texts: tf.Tensor) -> dict:
         """`tokens`, `starts` and `ends` of a 1-D string tensor of utterances."""
