@@ -1,0 +1,128 @@
+"""Serving speed of the SavedModel now against an earlier revision's export, side by side.
+
+    python bench/serving_speed.py                 # against de2c1cb, the export before
+                                                  # the raw-text tokenizer and offsets
+    python bench/serving_speed.py --rev HEAD~3 --rounds 7
+
+One model (the default trained for one epoch on ATIS, so that it has ATIS's tag set)
+is exported twice: by this checkout's `export_saved_model`, and by the
+`export_saved_model` of `slotkeras/predictor.py` at `--rev` (read with `git show`,
+run against this checkout's model). Both are loaded with `tf.saved_model.load` and
+timed in the same rounds, alternating, on ATIS test utterances typed as they are in
+the corpus: one utterance per call (p50 over all calls of all rounds) and batches of
+256 (utterances/s, median of the rounds). Results go to docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib.util
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+BEGIN, END = "<!-- serving-speed:begin -->", "<!-- serving-speed:end -->"
+
+
+def export_of_revision(rev: str, tmp: Path):
+    """The `export_saved_model` function of `slotkeras/predictor.py` at `rev`."""
+    source = subprocess.run(
+        ["git", "show", f"{rev}:slotkeras/predictor.py"],
+        cwd=ROOT, check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    path = tmp / "predictor_at_revision.py"
+    path.write_text(source, encoding="utf-8")
+    spec = importlib.util.spec_from_file_location("predictor_at_revision", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.export_saved_model
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "atis"))
+    p.add_argument("--rev", default="de2c1cb")
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--calls", type=int, default=300, help="one-utterance calls per round")
+    args = p.parse_args(argv)
+    sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, str(ROOT / "bench"))
+    import tensorflow as tf
+    from accuracy import machine, publish
+
+    from slotkeras import data
+    from slotkeras.predictor import SlotFiller, export_saved_model
+
+    texts = [" ".join(u.tokens) for u in data.read_utterances(Path(args.data) / "test")]
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+        subprocess.run(
+            [sys.executable, "train.py", "--train", args.data, "--output", str(tmp / "m"),
+             "--epochs", "1", "--verbose", "0", "--no-export"],
+            cwd=ROOT, env=env, check=True, capture_output=True,
+        )  # fmt: skip
+        filler = SlotFiller.load(tmp / "m")
+        export_saved_model(filler, tmp / "now")
+        export_of_revision(args.rev, tmp)(filler, tmp / "before")
+        serves = {
+            name: tf.saved_model.load(str(tmp / name)).signatures["serve"]
+            for name in ("now", "before")
+        }
+        pool = texts * (1 + 1024 // max(len(texts), 1))
+        batches = [pool[i : i + 256] for i in range(0, len(pool) - 255, 256)]
+        for serve in serves.values():  # warm-up: every trace, every shape class
+            for text in texts[:20]:
+                serve(tf.constant([text]))
+            serve(tf.constant(batches[0]))
+        latencies = {name: [] for name in serves}
+        rates = {name: [] for name in serves}
+        for round_ in range(args.rounds):
+            order = list(serves) if round_ % 2 == 0 else list(serves)[::-1]
+            for name in order:
+                serve = serves[name]
+                for text in texts[: args.calls]:
+                    start = time.perf_counter()
+                    serve(tf.constant([text]))["tags"].numpy()
+                    latencies[name].append(time.perf_counter() - start)
+                start = time.perf_counter()
+                for batch in batches:
+                    serve(tf.constant(batch))["tags"].numpy()
+                rates[name].append(256 * len(batches) / (time.perf_counter() - start))
+    p50 = {name: 1000 * float(np.percentile(v, 50)) for name, v in latencies.items()}
+    rate = {name: statistics.median(v) for name, v in rates.items()}
+    command = "python bench/serving_speed.py " + " ".join(
+        argv if argv is not None else sys.argv[1:]
+    )
+    lines = [
+        f"Command: `{command.strip()}`. Machine: {machine()}, TensorFlow {tf.__version__}. "
+        f"Date: {datetime.date.today()}. One model (the default after one ATIS epoch, "
+        f"{len(filler.tags)} tags, CRF), exported by this revision and by `{args.rev}`, timed "
+        f"in the same {args.rounds} rounds, alternating; ATIS test utterances.",
+        "",
+        "| export | outputs | one utterance p50 ms | batches of 256, utterances/s |",
+        "|---|---|---|---|",
+        f"| `{args.rev}` (tf.saved_model.save, whitespace split) | tokens, tags, intent | "
+        f"{p50['before']:.2f} | {rate['before']:,.0f} |",
+        "| this revision (ExportArchive, raw-text tokenizer, CRF marginals) | + starts, ends, "
+        f"tag_probabilities | {p50['now']:.2f} | {rate['now']:,.0f} |",
+        "",
+        f"Ratios (this revision / `{args.rev}`): latency {p50['now'] / p50['before']:.2f}x, "
+        f"throughput {rate['now'] / rate['before']:.2f}x.",
+    ]
+    publish(BEGIN, END, lines)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
