@@ -32,18 +32,26 @@ ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- serving-speed:begin -->", "<!-- serving-speed:end -->"
 
 
-def export_of_revision(rev: str, tmp: Path):
-    """The `export_saved_model` function of `slotkeras/predictor.py` at `rev`."""
+def module_of_revision(rev: str, name: str, tmp: Path):
+    """`slotkeras/NAME.py` as it was at `rev`, imported under another name."""
     source = subprocess.run(
-        ["git", "show", f"{rev}:slotkeras/predictor.py"],
+        ["git", "show", f"{rev}:slotkeras/{name}.py"],
         cwd=ROOT, check=True, capture_output=True, text=True,
     ).stdout  # fmt: skip
-    path = tmp / "predictor_at_revision.py"
+    path = tmp / f"{name}_at_revision.py"
     path.write_text(source, encoding="utf-8")
-    spec = importlib.util.spec_from_file_location("predictor_at_revision", path)
+    spec = importlib.util.spec_from_file_location(f"{name}_at_revision", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.export_saved_model
+    return module
+
+
+def export_of_revision(rev: str, tmp: Path):
+    """The `export_saved_model` function of `slotkeras/predictor.py` at `rev`, with
+    that revision's `features` (its whitespace tokenizer)."""
+    predictor = module_of_revision(rev, "predictor", tmp)
+    predictor.features = module_of_revision(rev, "features", tmp)
+    return predictor.export_saved_model
 
 
 def main(argv=None) -> int:
