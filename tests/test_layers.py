@@ -499,6 +499,27 @@ def test_dropout_changes_outputs_only_in_training(kind, x):
     assert not np.allclose(first, second)
 
 
+@pytest.mark.parametrize("kind", ["JordanRNN", "PeepholeLSTM"])
+def test_dropout_inside_bidirectional(kind, x):
+    """Keras rebuilds the backward layer from the config: it drops out too."""
+    bi = keras.layers.Bidirectional(
+        make_dropout_layer(kind, 3, return_sequences=True, seed=7, **DROPOUT), dtype=F64
+    )
+    plain = keras.layers.Bidirectional(
+        make_dropout_layer(kind, 3, return_sequences=True), dtype=F64
+    )
+    bi.build(x.shape)
+    plain.build(x.shape)
+    plain.set_weights(random_weights(plain))
+    bi.set_weights(plain.get_weights())
+    assert bi.backward_layer.dropout == DROPOUT["dropout"]
+    want = np.asarray(plain(x))
+    np.testing.assert_array_equal(np.asarray(bi(x, training=False)), want)
+    dropped = np.asarray(bi(x, training=True))
+    for half in (slice(0, 3), slice(3, 6)):  # forward, backward
+        assert not np.allclose(dropped[..., half], want[..., half])
+
+
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("go_backwards", [False, True])
 def test_dropout_masks_are_the_same_at_every_step(kind, go_backwards, x, monkeypatch):
