@@ -6,7 +6,7 @@ import keras
 from keras import ops, regularizers
 from keras.src import backend as keras_backend  # `rnn` is not in the public API.
 
-# Not in the public API either; the base of the cells here, as of Keras' own:
+# Not in the public API either. The cells here derive from it, as Keras' own do:
 # `keras.layers.RNN` draws the dropout masks of the cells that are instances of it
 # once per call, before its loop (so every step gets the same ones), and clears them
 # after.
