@@ -72,10 +72,10 @@ def _log_matmul(scores, exp_matrix, column_max):
     with the row max of `scores` taken out too, every exponent is <= 0 and each
     column of `exp_matrix` holds a 1, so nothing overflows, and the sum is one
     matrix product instead of a `[batch, tags, tags]` reduction."""
-    row_max = tf.reduce_max(scores, axis=1, keepdims=True)
+    row_max = tf.reduce_max(scores, axis=-1, keepdims=True)
     summed = tf.matmul(tf.exp(scores - row_max), exp_matrix)
     tiny = tf.constant(1e-30, tf.float32)  # keeps log() finite in extreme cases
-    return tf.math.log(summed + tiny) + row_max + column_max[None]
+    return tf.math.log(summed + tiny) + row_max + tf.expand_dims(column_max, -2)
 
 
 def _path_score(emissions, tags, mask, transitions, start, end):
@@ -258,29 +258,32 @@ class CRF(keras.layers.Layer):
         tags = tf.transpose(tf.cast(tags, tf.int32), [1, 0])
         tags = tf.where(mask, tags, tf.zeros_like(tags))
         batch_size = tf.shape(emissions)[1]
-        step, initial = self._forward_step(transitions, start, batch_size)
+        step, initial = self._forward_step(transitions, start, batch_size[None])
         alpha, seen = tf.foldl(step, (emissions, mask), initial)
         log_partition = tf.reduce_logsumexp(alpha + end[None], axis=1)
         path_score = _path_score(emissions, tags, mask, transitions, start, end)
         return tf.where(seen, path_score - log_partition, tf.zeros_like(path_score))
 
-    def _forward_step(self, transitions, start, batch_size):
+    def _forward_step(self, transitions, start, batch_shape):
         """The forward algorithm's step over time-major `(emission, is_real)` and
-        its initial `(alpha, seen)`: `alpha[b, j]` is the log-sum of the scores of
-        all paths of the real tokens so far that end in tag `j`."""
-        column_max = tf.reduce_max(transitions, axis=0)
-        exp_transitions = tf.exp(transitions - column_max[None])
+        its initial `(alpha, seen)`: `alpha[..., b, j]` is the log-sum of the scores
+        of all paths of the real tokens so far that end in tag `j`. `transitions`
+        `[..., tags, tags]` and `start` `[..., tags]` may carry leading axes (one
+        chain each) that `batch_shape` starts with."""
+        column_max = tf.reduce_max(transitions, axis=-2)
+        exp_transitions = tf.exp(transitions - tf.expand_dims(column_max, -2))
+        start = tf.expand_dims(start, -2)
 
         def step(carry, inputs):
             alpha, seen = carry
             emission, is_real = inputs
             next_alpha = _log_matmul(alpha, exp_transitions, column_max) + emission
-            next_alpha = tf.where(seen[:, None], next_alpha, start[None] + emission)
-            return tf.where(is_real[:, None], next_alpha, alpha), seen | is_real
+            next_alpha = tf.where(seen[..., None], next_alpha, start + emission)
+            return tf.where(is_real[..., None], next_alpha, alpha), seen | is_real
 
         initial = (
-            tf.zeros([batch_size, self.num_tags], tf.float32),
-            tf.zeros([batch_size], tf.bool),
+            tf.zeros(tf.concat([batch_shape, [self.num_tags]], 0), tf.float32),
+            tf.zeros(batch_shape, tf.bool),
         )
         return step, initial
 
@@ -298,26 +301,57 @@ class CRF(keras.layers.Layer):
             1, masked positions are 0.
         """
         emissions, mask, transitions, start, end = self._prepare(emissions, mask)
-        batch_size = tf.shape(emissions)[1]
-        step, initial = self._forward_step(transitions, start, batch_size)
-        alphas, _ = tf.scan(step, (emissions, mask), initial)
-        # beta[b, i]: log-sum of the scores of the rest of the path after tag i,
-        # end score included; computed from the last real token back.
-        row_max = tf.reduce_max(transitions, axis=1)
-        exp_transposed = tf.transpose(tf.exp(transitions - row_max[:, None]))
+        n = self.num_tags
+        # The backward pass is the forward pass of the time-reversed chain (transposed
+        # transitions, start and end swapped). Both run in one loop as one state of
+        # 2 x tags, through one block-diagonal matrix: on a few short sequences the
+        # loop's cost is its op count, and one plain matrix product is cheaper than
+        # two, or than a batched one. Marginals need each step's scores only up to a
+        # factor, so the state is probabilities rescaled to sum 1 (per chain) at every
+        # step: a product, a sum and a division, where log-sum-exp takes twice the ops.
+        scores = tf.concat([emissions, tf.reverse(emissions, [0])], axis=-1)  # [t, b, 2n]
+        real = tf.stack([mask, tf.reverse(mask, [0])], axis=-1)  # [t, b, 2]
+        exp_transitions = tf.exp(transitions - tf.reduce_max(transitions))
+        zeros = tf.zeros([n, n])
+        matrix = tf.concat(
+            [
+                tf.concat([exp_transitions, zeros], 1),
+                tf.concat([zeros, tf.transpose(exp_transitions)], 1),
+            ],
+            0,
+        )
+        steps, batch = tf.shape(scores)[0], tf.shape(scores)[1]
+        halves = tf.reshape(scores, [steps, batch, 2, n])
+        weights = tf.exp(halves - tf.reduce_max(halves, axis=-1, keepdims=True))
+        first = tf.reshape(tf.stack([start, end]), [1, 1, 2, n]) + halves
+        first = tf.exp(first - tf.reduce_max(first, axis=-1, keepdims=True))
+        tiny = tf.constant(1e-30, tf.float32)
 
-        def backward(carry, inputs):
-            following, seen, _ = carry  # emission + beta of the next real token
-            emission, is_real = inputs
-            beta = _log_matmul(following, exp_transposed, row_max)
-            beta = tf.where(seen[:, None], beta, tf.broadcast_to(end[None], tf.shape(beta)))
-            following = tf.where(is_real[:, None], emission + beta, following)
-            return following, seen | is_real, beta
+        def step(t, state, seen, states):  # state [b, 2, n], seen [b, 2]
+            is_real = real[t]
+            following = tf.reshape(tf.matmul(tf.reshape(state, [-1, 2 * n]), matrix), [-1, 2, n])
+            following = tf.where(seen[..., None], following * weights[t], first[t])
+            following = following / (tf.reduce_sum(following, axis=-1, keepdims=True) + tiny)
+            state = tf.where(is_real[..., None], following, state)
+            return t + 1, state, seen | is_real, states.write(t, state)
 
-        _, _, betas = tf.scan(backward, (emissions, mask), (*initial, initial[0]), reverse=True)
-        log_partition = tf.reduce_logsumexp(alphas[-1] + end[None], axis=1)
-        log_marginals = alphas + betas - log_partition[None, :, None]
-        marginals = tf.where(mask[:, :, None], tf.exp(log_marginals), 0.0)
+        _, _, _, states = tf.while_loop(
+            lambda t, *_: t < steps,
+            step,
+            (
+                0,
+                tf.zeros([batch, 2, n]),
+                tf.zeros([batch, 2], tf.bool),
+                tf.TensorArray(tf.float32, size=steps, element_shape=[None, 2, n]),
+            ),
+        )
+        states = states.stack()
+        forward, reversed_backward = states[:, :, 0], states[:, :, 1]
+        # Reversed, the backward chain's weights include each token's own emission.
+        backward = tf.reverse(reversed_backward / (weights[:, :, 1] + tiny), [0])
+        product = forward * backward
+        marginals = product / (tf.reduce_sum(product, axis=-1, keepdims=True) + tiny)
+        marginals = tf.where(mask[:, :, None], marginals, 0.0)
         return tf.transpose(marginals, [1, 0, 2])
 
     def decode(self, emissions, mask=None):
