@@ -77,6 +77,11 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
     raise ValueError(f"Received an invalid value for `strategy`, got {name!r}.")
 
 
+def is_default(strategy: tf.distribute.Strategy) -> bool:
+    """Whether `strategy` is TensorFlow's default one (one device, no distribution)."""
+    return strategy is tf.distribute.get_strategy() and not tf.distribute.has_strategy()
+
+
 def in_multi_worker_mode(strategy: tf.distribute.Strategy) -> bool:
     """Whether this process is one task of a cluster of several (TF_CONFIG)."""
     # tf.distribute has no public test for "a cluster of more than one task"; Keras's
@@ -124,7 +129,7 @@ def prepare_distributed_fit(model: keras.Model, dataset, strategy) -> None:
        metrics afterwards; their state is summed over all workers, so every worker
        gets the same numbers.
     """
-    if strategy is tf.distribute.get_strategy() and not tf.distribute.has_strategy():
+    if is_default(strategy):
         return
     with strategy.scope():
         model._symbolic_build(data_batch=dataset.element_spec)

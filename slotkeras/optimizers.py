@@ -12,12 +12,11 @@ class LazyAdam(keras.optimizers.Adam):
     (`tf.IndexedSlices`, what `ops.take`/`Embedding` lookups give) updates the first
     and second moments and the weights of the rows it names and leaves every other
     row as it is, instead of turning the gradient into a dense table and decaying
-    the moments of all rows. For the 16,385 x 64 letter-trigram table, of which a
-    batch touches a few hundred rows, this removes most of the optimizer's work (on
-    ATIS on 2 CPU cores it measured no faster an epoch: bench/epoch_breakdown.py).
-    It is the "lazy" Adam known from TensorFlow Addons and PyTorch's SparseAdam:
-    bias correction uses the global step, and rows unseen in a batch keep their
-    moments until they are seen again.
+    the moments of all rows. For the letter-trigram table, of which a batch touches
+    a small share of the rows, this removes most of the optimizer's work (what that
+    saves an epoch: docs/benchmarks.md). It is the "lazy" Adam known from TensorFlow
+    Addons and PyTorch's SparseAdam: bias correction uses the global step, and rows
+    unseen in a batch keep their moments until they are seen again.
 
     Args: those of `keras.optimizers.Adam` (`amsgrad` is not supported).
     """

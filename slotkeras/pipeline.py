@@ -4,6 +4,7 @@ adapted on the training split only, and the training and validation datasets."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,6 +15,8 @@ from slotkeras.config import TrainConfig
 from slotkeras.splits import Splits
 
 VALIDATION_BATCH = 256  # utterances per validation batch (no gradients: any size fits)
+# Epoch e of a run with seed s shuffles with seed s * _SEED_STRIDE + e.
+_SEED_STRIDE = 1_000_003
 
 
 @dataclass
@@ -21,7 +24,7 @@ class TrainingInputs:
     featurizer: features.TokenFeaturizer
     tags: features.LabelVocabulary
     intents: features.LabelVocabulary | None  # None: no intent head
-    train: tf.data.Dataset  # (inputs, targets), shuffled and batched by length
+    train_from: Callable[[int], tf.data.Dataset]  # the batches of the epochs left
     steps_per_epoch: int
     valid: tf.data.Dataset  # inputs of `valid_utterances`, in their order
     valid_utterances: list  # the validation split, sorted by length
@@ -54,22 +57,35 @@ def training_inputs(config: TrainConfig, splits: Splits, replicas: int = 1) -> T
         intents = features.LabelVocabulary.from_labels(u.intent for u in train)
 
     global_batch = config.batch_size * replicas
-    train_ds = features.make_dataset(
-        *_dataset_arrays(featurizer, train, tags, intents),
-        batch_size=global_batch,
-        shuffle=True,
-        seed=config.seed,
-        max_trigrams=config.max_trigrams,
-    )
-    if config.word_dropout > 0 and config.encoding != "hash":
-        train_ds = train_ds.map(_word_dropout(config.word_dropout, config.seed))
+    arrays = _dataset_arrays(featurizer, train, tags, intents)
+    word_dropout = config.word_dropout if config.encoding != "hash" else 0.0
+
+    def epoch(number):
+        """Epoch `number`'s batches, by length, in an order and with a word dropout
+        drawn from the seed and the epoch's number alone."""
+        batches = features.make_dataset(
+            *arrays,
+            batch_size=global_batch,
+            shuffle=True,
+            seed=config.seed * _SEED_STRIDE + number,
+            max_trigrams=config.max_trigrams,
+        )
+        if word_dropout > 0:
+            batches = batches.enumerate().map(_word_dropout(word_dropout, config.seed, number))
+        return batches
+
     # The batches of an epoch (known: `make_dataset` batches by length reproducibly).
-    steps_per_epoch = int(train_ds.cardinality())
+    steps_per_epoch = int(epoch(0).cardinality())
     if steps_per_epoch < 1:
         steps_per_epoch = math.ceil(len(train) / global_batch)
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    train_ds = train_ds.with_options(options)
+
+    def train_from(first_epoch: int) -> tf.data.Dataset:
+        """The batches of epochs `first_epoch` to `config.epochs`, one after the other:
+        a resumed run gets the very batches of the uninterrupted one."""
+        epochs = tf.data.Dataset.range(first_epoch, max(config.epochs, first_epoch))
+        return epochs.flat_map(epoch).with_options(options)
 
     # Sorted by length, validation batches hold little padding.
     order = np.argsort([len(u.tokens) for u in splits.valid], kind="stable")
@@ -78,7 +94,7 @@ def training_inputs(config: TrainConfig, splits: Splits, replicas: int = 1) -> T
     valid_ds = features.make_dataset(
         word_ids, trigram_ids, batch_size=VALIDATION_BATCH, max_trigrams=config.max_trigrams
     )
-    return TrainingInputs(featurizer, tags, intents, train_ds, steps_per_epoch, valid_ds, valid)
+    return TrainingInputs(featurizer, tags, intents, train_from, steps_per_epoch, valid_ds, valid)
 
 
 def _dataset_arrays(featurizer, utterances, tag_vocab, intent_vocab):
@@ -91,13 +107,15 @@ def _dataset_arrays(featurizer, utterances, tag_vocab, intent_vocab):
     return word_ids, trigram_ids, slot_ids, intent_ids
 
 
-def _word_dropout(rate: float, seed: int):
+def _word_dropout(rate: float, seed: int, epoch):
     """Replaces a share `rate` of the training words by "Other" (their trigrams stay),
-    drawn anew in every epoch."""
+    drawn for each batch from the seed, the epoch and the batch's number."""
 
-    def apply(inputs, targets):
+    def apply(batch, element):
+        inputs, targets = element
         word_ids = inputs["word_ids"]
-        drop = tf.random.uniform(tf.shape(word_ids), seed=seed) < rate
+        batch_seed = tf.stack([tf.cast(seed, tf.int64), tf.cast(epoch, tf.int64) * 2**20 + batch])
+        drop = tf.random.stateless_uniform(tf.shape(word_ids), seed=batch_seed) < rate
         word_ids = tf.where(
             drop & (word_ids > features.OTHER_INDEX), features.OTHER_INDEX, word_ids
         )

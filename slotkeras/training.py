@@ -153,16 +153,10 @@ def train(config: TrainConfig, log=print, splits: Splits | None = None) -> dict:
         if best_weights is not None:
             tagger.set_weights(best_weights)  # the run had ended: only its result is kept
     else:
-        averaged = AveragedWeights()
-        callbacks = [
-            averaged,
-            _slot_f1(inputs),
-            early_stopping,
-            EpochCheckpoint(checkpoint, averaged, early_stopping, history),
-        ]
+        callbacks = _callbacks(inputs, checkpoint, early_stopping, history)
         if config.tensorboard and chief:
             callbacks.append(keras.callbacks.TensorBoard(config.tensorboard))
-        _fit(tagger, inputs.train, strategy, config, initial_epoch, callbacks, work_dir)
+        _fit(tagger, inputs, strategy, config, initial_epoch, callbacks, work_dir)
     if early_stopping.failure is not None:
         if early_stopping.best is None:  # no good epoch, so no checkpoint worth resuming
             shutil.rmtree(work_dir, ignore_errors=True)
@@ -196,26 +190,23 @@ def train(config: TrainConfig, log=print, splits: Splits | None = None) -> dict:
         shutil.rmtree(work_dir, ignore_errors=True)
         log(f"Task {distributed.task_name(strategy)} done; the chief writes {config.output}")
         return {**metrics, "chief": False}
-    output = Path(config.output)
-    write_model_folder(
-        work_dir / "model",
-        filler,
-        config.to_dict(),
-        history,
-        metrics,
-        export=config.export,
-        tokenizer_config=tokenizer,
-    )
-    replace_folder(work_dir / "model", output)
-    shutil.rmtree(work_dir, ignore_errors=True)
-    log(
-        f"Saved {output} (best epoch {metrics['best_epoch']}, validation slot F1 "
-        f"{metrics['validation']['slot_f1']:.2f}, {train_seconds:.1f} s)"
-    )
+    _save(config, work_dir, filler, history, metrics, tokenizer, log)
     if splits.test is not None:
         metrics["test"] = evaluation.evaluate(filler, splits.test)
         metrics["test_source"] = splits.test_source
     return metrics
+
+
+def _save(config: TrainConfig, work_dir: Path, filler, history, metrics, tokenizer, log):
+    """Writes the model folder aside, renames it into place and drops the work folder."""
+    folder = work_dir / "model"
+    write_model_folder(folder, filler, config.to_dict(), history, metrics, config.export, tokenizer)
+    replace_folder(folder, Path(config.output))
+    shutil.rmtree(work_dir, ignore_errors=True)
+    log(
+        f"Saved {config.output} (best epoch {metrics['best_epoch']}, validation slot F1 "
+        f"{metrics['validation']['slot_f1']:.2f}, {metrics['train_seconds']:.1f} s)"
+    )
 
 
 def _work_dir(config: TrainConfig, strategy) -> Path:
@@ -256,27 +247,29 @@ def _resume(checkpoint: Checkpoint, tagger, config: TrainConfig, strategy, log):
     return state, best_weights
 
 
-def _slot_f1(inputs: TrainingInputs) -> SlotF1:
+def _callbacks(inputs: TrainingInputs, checkpoint, early_stopping, history) -> list:
+    """The run's callbacks, in the order each epoch's end needs them: the average in,
+    validation on it, early stopping (keeping the average), the checkpoint."""
     valid = inputs.valid_utterances
     gold_intents = None
     if inputs.intents is not None:
         gold_intents = [inputs.intents.index.get(u.intent, -1) for u in valid]
-    return SlotF1(
+    slot_f1 = SlotF1(
         inputs.valid,
         [list(u.tags) for u in valid],
         gold_intents,
         inputs.tags.labels,
         inputs.num_intents,
     )
+    averaged = AveragedWeights()
+    epoch_checkpoint = EpochCheckpoint(checkpoint, averaged, early_stopping, history)
+    return [averaged, slot_f1, early_stopping, epoch_checkpoint]
 
 
-def _fit(tagger, dataset, strategy, config, initial_epoch, callbacks, work_dir) -> None:
+def _fit(tagger, inputs: TrainingInputs, strategy, config, initial_epoch, callbacks, work_dir):
+    dataset = inputs.train_from(initial_epoch)
+    steps_per_epoch = inputs.steps_per_epoch
     distributed.prepare_distributed_fit(tagger, dataset, strategy)
-    # `fit` makes a new iterator of the dataset for every epoch, and each new iterator
-    # draws the next epoch's order and word dropout: a resumed run first makes (and
-    # drops) those of the epochs done, so that the epochs left get their own batches.
-    for _ in range(initial_epoch):
-        iter(dataset)
     multi_worker = distributed.in_multi_worker_mode(strategy)
     with distributed.lost_worker_is_an_error(work_dir if multi_worker else None):
         tagger.fit(
@@ -285,5 +278,6 @@ def _fit(tagger, dataset, strategy, config, initial_epoch, callbacks, work_dir) 
             initial_epoch=initial_epoch,
             callbacks=callbacks,
             verbose=progress_verbosity(config.verbose),
+            steps_per_epoch=steps_per_epoch,  # one dataset for all epochs: one iterator
             shuffle=False,  # the dataset shuffles itself, reproducibly
         )

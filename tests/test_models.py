@@ -288,13 +288,13 @@ def test_train_py_feedforward_is_the_lecture_baseline_and_the_bilstm_is_not(tmp_
     assert "reykjavik" not in (ROOT / "data" / "train.csv").read_text(encoding="utf-8"), text
 
     baseline = _train_as_a_user(tmp_path, "feedforward", "--model", "feedforward")
+    slots = baseline.model(tf.constant(LEAVE_ARRIVE))["slots"].numpy()
+    np.testing.assert_allclose(slots[0, 1], slots[1, 1], rtol=0, atol=1e-6)
+    assert not np.allclose(slots[0, 0], slots[1, 0], atol=1e-3)  # the verbs differ
     assert (baseline.config["output_layer"], baseline.config["slot_intent_feedback"]) == (
         "softmax",
         False,
     )
-    slots = baseline.model(tf.constant(LEAVE_ARRIVE))["slots"].numpy()
-    np.testing.assert_allclose(slots[0, 1], slots[1, 1], rtol=0, atol=1e-6)
-    assert not np.allclose(slots[0, 0], slots[1, 0], atol=1e-3)  # the verbs differ
 
     bilstm = _train_as_a_user(tmp_path, "bilstm", "--model", "lstm", "--bidirectional")
     leave, arrive = (p.tags[1] for p in bilstm.predict(LEAVE_ARRIVE))
