@@ -140,40 +140,11 @@ _non_negative_float = _number(float, lambda v: 0 <= v < float("inf"), "a number 
 
 
 # Flags of train.py mapped to TrainConfig fields (flag dest == field name).
-def train_parser() -> Parser:
-    from slotkeras.config import ENCODINGS, KINDS, OPTIMIZERS, OUTPUTS, STRATEGIES
+def _add_optimisation_flags(p) -> None:
+    """train.py's flags of the fit and the regularisers (each a TrainConfig field)."""
+    from slotkeras.config import OPTIMIZERS
 
-    p = Parser(prog="train.py", description="Train a slot-filling tagger.")
     S = argparse.SUPPRESS  # unset flags keep the config file's or the default value
-    p.add_argument("--config", help="JSON file of settings (TrainConfig fields); flags override it")
-    p.add_argument("--train", default=S, help="training data (default: data/train.csv)")
-    p.add_argument("--valid", default=S, help="validation data (default: a fixed tenth of --train)")
-    p.add_argument("--output", default=S, help="model folder (default: models/default)")
-    _add_format_flags(p, unset=True)
-    p.add_argument(
-        "--model",
-        choices=KINDS,
-        default=S,
-        metavar="KIND",
-        help="network kind: %(choices)s (default: lstm)",
-    )
-    p.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=S)
-    p.add_argument("--layers", type=_positive_int, default=S)
-    p.add_argument("--units", type=_positive_int, default=S)
-    p.add_argument(
-        "--encoding",
-        choices=ENCODINGS,
-        default=S,
-        metavar="ENCODING",
-        help="word encoding: %(choices)s (default: both)",
-    )
-    p.add_argument(
-        "--output-layer",
-        choices=OUTPUTS,
-        default=S,
-        metavar="LAYER",
-        help="slot output layer: %(choices)s (default: crf; softmax for feedforward)",
-    )
     p.add_argument("--epochs", type=_positive_int, default=S)
     p.add_argument("--batch-size", type=_positive_int, default=S)
     p.add_argument("--seed", type=_non_negative_int, default=S)
@@ -225,6 +196,43 @@ def train_parser() -> Parser:
         help="feed the utterance vector into every word's slot scores (default: on; off "
         "for feedforward)",
     )
+
+
+def train_parser() -> Parser:
+    from slotkeras.config import ENCODINGS, KINDS, OUTPUTS, STRATEGIES
+
+    p = Parser(prog="train.py", description="Train a slot-filling tagger.")
+    S = argparse.SUPPRESS  # unset flags keep the config file's or the default value
+    p.add_argument("--config", help="JSON file of settings (TrainConfig fields); flags override it")
+    p.add_argument("--train", default=S, help="training data (default: data/train.csv)")
+    p.add_argument("--valid", default=S, help="validation data (default: a fixed tenth of --train)")
+    p.add_argument("--output", default=S, help="model folder (default: models/default)")
+    _add_format_flags(p, unset=True)
+    p.add_argument(
+        "--model",
+        choices=KINDS,
+        default=S,
+        metavar="KIND",
+        help="network kind: %(choices)s (default: lstm)",
+    )
+    p.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=S)
+    p.add_argument("--layers", type=_positive_int, default=S)
+    p.add_argument("--units", type=_positive_int, default=S)
+    p.add_argument(
+        "--encoding",
+        choices=ENCODINGS,
+        default=S,
+        metavar="ENCODING",
+        help="word encoding: %(choices)s (default: both)",
+    )
+    p.add_argument(
+        "--output-layer",
+        choices=OUTPUTS,
+        default=S,
+        metavar="LAYER",
+        help="slot output layer: %(choices)s (default: crf; softmax for feedforward)",
+    )
+    _add_optimisation_flags(p)
     p.add_argument("--strategy", choices=STRATEGIES, default=S)
     p.add_argument(
         "--jit-compile",

@@ -7,6 +7,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from slotkeras.data import FORMATS  # the readers' own list
+
 BUNDLED_TRAIN = "data/train.csv"
 BUNDLED_TEST = "data/test.csv"
 # The allowed values of the choice settings, here (not in slotkeras.models) so that the
@@ -16,7 +18,6 @@ ENCODINGS = ("onehot", "hash", "both")
 OUTPUTS = ("softmax", "crf")
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
 OPTIMIZERS = ("adam", "lazy_adam")
-FORMATS = ("auto", "utterance_csv", "token_csv", "folder", "conll")
 # Keys of a model folder's config.json that are not settings: the tokenizer's fitted
 # choices (written next to the settings), and the free-form `extra` of older folders.
 _NOT_SETTINGS = ("tokenizer", "extra")

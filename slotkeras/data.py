@@ -185,34 +185,18 @@ def read_utterances(
     Raises:
         DataError: the input is missing or malformed.
     """
-    if format not in FORMATS:
-        raise ValueError(
-            "Received an invalid value for argument `format`, expected one of "
-            f"{', '.join(FORMATS)}, got {format!r}."
-        )
-    for name, value in (
-        ("conll_token_field", conll_token_field),
-        ("conll_tag_field", conll_tag_field),
-    ):
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise ValueError(
-                f"Received an invalid value for argument `{name}`, expected an integer "
-                f"field index, got {value!r}."
-            )
-    for name, value in (
-        ("text_column", text_column),
-        ("tags_column", tags_column),
-        ("intent_column", intent_column),
-        ("sentence_id_column", sentence_id_column),
-        ("token_column", token_column),
-        ("tag_column", tag_column),
-    ):
-        if not isinstance(value, str) or not value.strip():
-            raise ValueError(
-                f"Received an invalid value for argument `{name}`, expected a non-empty "
-                f"column name, got {value!r}."
-            )
-
+    _check_reader_arguments(
+        format,
+        {"conll_token_field": conll_token_field, "conll_tag_field": conll_tag_field},
+        {
+            "text_column": text_column,
+            "tags_column": tags_column,
+            "intent_column": intent_column,
+            "sentence_id_column": sentence_id_column,
+            "token_column": token_column,
+            "tag_column": tag_column,
+        },
+    )
     path = Path(path)
     if not path.exists():
         raise DataError(path, "no such file or folder")
@@ -227,17 +211,16 @@ def read_utterances(
         raise DataError(path, f"is part of a seq.in/seq.out folder: pass the folder {path.parent}")
     text = _read_text(path)
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    if format == "auto":
-        if path.suffix.lower() in (".csv", ".tsv"):
-            header = _peek_header(text, delimiter)
-            is_token_csv = (
-                sentence_id_column in header
-                and token_column in header
-                and (tag_column in header or text_column not in header)
-            )
-            format = "token_csv" if is_token_csv else "utterance_csv"
-        else:
-            format = "conll"
+    if format == "auto" and path.suffix.lower() not in (".csv", ".tsv"):
+        format = "conll"
+    elif format == "auto":
+        header = _peek_header(text, delimiter)
+        is_token_csv = (
+            sentence_id_column in header
+            and token_column in header
+            and (tag_column in header or text_column not in header)
+        )
+        format = "token_csv" if is_token_csv else "utterance_csv"
 
     if format == "utterance_csv":
         return _read_utterance_csv(
@@ -462,6 +445,27 @@ def _read_utterance_csv(
     tag_rows = _all_or_none(path, tag_rows, lines, "row", f"empty {tags_column}", "tags")
     intents = _all_or_none(path, intents, lines, "row", f"empty {intent_column}", "an intent")
     return [Utterance(*fields) for fields in zip(token_rows, tag_rows, intents, strict=True)]
+
+
+def _check_reader_arguments(format, fields: dict, columns: dict) -> None:
+    """The reader's own arguments (not the data): named, with the value, when wrong."""
+    if format not in FORMATS:
+        raise ValueError(
+            "Received an invalid value for argument `format`, expected one of "
+            f"{', '.join(FORMATS)}, got {format!r}."
+        )
+    for name, value in fields.items():
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ValueError(
+                f"Received an invalid value for argument `{name}`, expected an integer "
+                f"field index, got {value!r}."
+            )
+    for name, value in columns.items():
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(
+                f"Received an invalid value for argument `{name}`, expected a non-empty "
+                f"column name, got {value!r}."
+            )
 
 
 def _required_cell(path, cell: str, column: str, line: int, missing=_NA_CELLS) -> str:

@@ -125,17 +125,9 @@ def build_tagger(
     word_ids = keras.Input(shape=(None,), dtype="int32", name="word_ids")
     trigram_ids = keras.Input(shape=(None, max_trigrams), dtype="int32", name="trigram_ids")
     mask = PaddingMask(name="padding_mask")(word_ids)
-
-    parts = []
-    if encoding in ("onehot", "both"):
-        parts.append(
-            keras.layers.Embedding(vocabulary_size, embedding_dim, name="word_embedding")(word_ids)
-        )
-    if encoding in ("hash", "both"):
-        parts.append(
-            HashedWordEmbedding(hash_buckets, hash_dim, name="trigram_embedding")(trigram_ids)
-        )
-    x = parts[0] if len(parts) == 1 else keras.layers.Concatenate(name="word_vectors")(parts)
+    x = _word_vectors(
+        word_ids, trigram_ids, encoding, vocabulary_size, embedding_dim, hash_buckets, hash_dim
+    )
     x = keras.layers.Dropout(dropout, seed=seed, name="word_dropout")(x)
 
     for i in range(layers):
@@ -149,6 +141,28 @@ def build_tagger(
             x = layer(x, mask=mask)
         x = keras.layers.Dropout(dropout, seed=seed, name=f"dropout_{i + 1}")(x)
 
+    outputs = _heads(x, mask, num_tags, num_intents, units, output, slot_intent_feedback)
+    return keras.Model({"word_ids": word_ids, "trigram_ids": trigram_ids}, outputs, name=name)
+
+
+def _word_vectors(
+    word_ids, trigram_ids, encoding, vocabulary_size, embedding_dim, hash_buckets, hash_dim
+):
+    """Each word's vector: its 1-of-N embedding, its trigrams' embedding, or both."""
+    parts = []
+    if encoding in ("onehot", "both"):
+        parts.append(
+            keras.layers.Embedding(vocabulary_size, embedding_dim, name="word_embedding")(word_ids)
+        )
+    if encoding in ("hash", "both"):
+        parts.append(
+            HashedWordEmbedding(hash_buckets, hash_dim, name="trigram_embedding")(trigram_ids)
+        )
+    return parts[0] if len(parts) == 1 else keras.layers.Concatenate(name="word_vectors")(parts)
+
+
+def _heads(x, mask, num_tags, num_intents, units, output, slot_intent_feedback) -> dict:
+    """The slot scores (and the intent) from the words' top-layer vectors `x`."""
     outputs = {}
     if num_intents:
         pooled = MaskedPooling(name="utterance_pooling")(x, mask=mask)
@@ -159,7 +173,6 @@ def build_tagger(
             context = keras.layers.Dense(units, activation="tanh", name="utterance_context")(pooled)
             context = BroadcastToTokens(name="utterance_context_per_token")([context, x])
             x = keras.layers.Concatenate(name="token_and_utterance")([x, context])
-
     if output == "crf":
         from slotkeras.layers.crf import CRF
 
@@ -167,8 +180,7 @@ def build_tagger(
         outputs["slots"] = CRF(num_tags, name="slots")(emissions, mask=mask)
     else:
         outputs["slots"] = keras.layers.Dense(num_tags, activation="softmax", name="slots")(x)
-
-    return keras.Model({"word_ids": word_ids, "trigram_ids": trigram_ids}, outputs, name=name)
+    return outputs
 
 
 def tagger_options(config: TrainConfig) -> dict:

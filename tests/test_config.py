@@ -1,5 +1,7 @@
 """TrainConfig: settings that depend on others, and their checks."""
 
+import json
+
 import pytest
 
 from slotkeras.config import ConfigError, TrainConfig
@@ -19,8 +21,18 @@ def test_intent_loss_weight_defaults_by_output_layer_and_reaches_the_loss(settin
     config = TrainConfig(units=4, embedding_dim=4, hash_dim=4, hash_buckets=8, **settings)
     assert config.validate().effective_intent_loss_weight == expected
     tagger = build_compiled_tagger(config, 5, 10, 3)
-    weights = tagger._compile_loss._user_loss_weights  # what Keras weighs the losses by
+    weights = tagger.get_compile_config()["loss_weights"]  # what Keras weighs the losses by
     assert weights == {"slots": 1.0, "intent": expected}
+
+
+def test_a_model_folders_config_json_reads_back_with_its_tokenizer_key(tmp_path):
+    config = TrainConfig(model="gru", dropout=0.1)
+    saved = {**config.to_dict(), "tokenizer": {"split_marks": True}, "extra": {}}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(saved), encoding="utf-8")
+    assert TrainConfig.from_json(path) == config
+    with pytest.raises(ConfigError, match="unknown setting"):
+        TrainConfig.from_dict({**saved, "dropout_rate": 0.1})
 
 
 @pytest.mark.parametrize(
