@@ -327,25 +327,45 @@ class CRF(keras.layers.Layer):
         first = tf.exp(first - tf.reduce_max(first, axis=-1, keepdims=True))
         tiny = tf.constant(1e-30, tf.float32)
 
-        def step(t, state, seen, states):  # state [b, 2, n], seen [b, 2]
-            is_real = real[t]
-            following = tf.reshape(tf.matmul(tf.reshape(state, [-1, 2 * n]), matrix), [-1, 2, n])
-            following = tf.where(seen[..., None], following * weights[t], first[t])
-            following = following / (tf.reduce_sum(following, axis=-1, keepdims=True) + tiny)
-            state = tf.where(is_real[..., None], following, state)
-            return t + 1, state, seen | is_real, states.write(t, state)
+        def block_product(state):  # one matmul: fewest ops, for a few sequences
+            return tf.reshape(tf.matmul(tf.reshape(state, [-1, 2 * n]), matrix), [-1, 2, n])
 
-        _, _, _, states = tf.while_loop(
-            lambda t, *_: t < steps,
-            step,
-            (
-                0,
-                tf.zeros([batch, 2, n]),
-                tf.zeros([batch, 2], tf.bool),
-                tf.TensorArray(tf.float32, size=steps, element_shape=[None, 2, n]),
-            ),
+        def chain_products(state):  # half the arithmetic, for batches
+            return tf.stack(
+                [
+                    tf.matmul(state[:, 0], exp_transitions),
+                    tf.matmul(state[:, 1], exp_transitions, transpose_b=True),
+                ],
+                axis=1,
+            )
+
+        def chains(product):
+            """Every step's state `[time, b, 2, n]`, with `product` a step's matmul."""
+
+            def step(t, state, seen, states):  # state [b, 2, n], seen [b, 2]
+                is_real = real[t]
+                following = tf.where(seen[..., None], product(state) * weights[t], first[t])
+                following = following / (tf.reduce_sum(following, axis=-1, keepdims=True) + tiny)
+                state = tf.where(is_real[..., None], following, state)
+                return t + 1, state, seen | is_real, states.write(t, state)
+
+            _, _, _, states = tf.while_loop(
+                lambda t, *_: t < steps,
+                step,
+                (
+                    0,
+                    tf.zeros([batch, 2, n]),
+                    tf.zeros([batch, 2], tf.bool),
+                    tf.TensorArray(tf.float32, size=steps, element_shape=[None, 2, n]),
+                ),
+            )
+            return states.stack()
+
+        states = tf.cond(
+            batch <= SMALL_BATCH,
+            lambda: chains(block_product),
+            lambda: chains(chain_products),
         )
-        states = states.stack()
         forward, reversed_backward = states[:, :, 0], states[:, :, 1]
         # Reversed, the backward chain's weights include each token's own emission.
         backward = tf.reverse(reversed_backward / (weights[:, :, 1] + tiny), [0])
