@@ -28,33 +28,12 @@ OTHER_INDEX = 1  # index of the "Other" bucket (every word not in the lexicon)
 OTHER_TOKEN = "[OTHER]"
 LABEL_PAD = -1  # label value of padded time steps; losses and metrics ignore it
 
-# Characters Python's str.split() treats as whitespace, as an RE2 class, so that the
-# serving graph splits raw text exactly like the readers do.
-WHITESPACE_PATTERN = r"[\s\p{Z}\x{1c}-\x{1f}\x{85}]+"
-
-
 def _check_positive_int(name, value):
     if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
         raise ValueError(
             f"Received an invalid value for argument `{name}`, expected a positive "
             f"integer, got {value!r}."
         )
-
-
-def tokenize(texts: tf.Tensor) -> tf.Tensor:
-    """Splits a 1-D string tensor of utterances on whitespace, like `str.split()`.
-
-    Returns a dense `[batch, time]` string tensor padded with "" and with at least one
-    time step, so that empty utterances flow through the model.
-    """
-    texts = tf.strings.regex_replace(texts, WHITESPACE_PATTERN, " ")
-    texts = tf.strings.strip(texts)
-    ragged = tf.strings.split(texts, sep=" ")
-    # An empty string splits into [""]: drop empty pieces.
-    ragged = tf.ragged.boolean_mask(ragged, tf.strings.length(ragged) > 0)
-    tokens = ragged.to_tensor(default_value="")
-    width = tf.maximum(tf.shape(tokens)[1], 1)
-    return tf.pad(tokens, [[0, 0], [0, width - tf.shape(tokens)[1]]], constant_values="")
 
 
 @keras.saving.register_keras_serializable(package="slotkeras")

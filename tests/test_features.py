@@ -168,21 +168,6 @@ def test_label_vocabulary_puts_o_first_and_is_sorted():
     assert vocab.encode(["B-unseen"], unknown=0) == [0]
 
 
-@pytest.mark.parametrize(
-    "text, expected",
-    [
-        ("", [""]),
-        ("   ", [""]),
-        ("fly  to\tboston\n", ["fly", "to", "boston"]),
-        ("台北\u3000東京\xa0x", ["台北", "東京", "x"]),
-    ],
-)
-def test_tokenize_splits_like_python(text, expected):
-    tokens = features.tokenize(tf.constant([text])).numpy()[0]
-    assert [t.decode() for t in tokens] == expected
-    assert [t for t in expected if t] == text.split()
-
-
 def test_dataset_batches_by_length_pads_and_keeps_every_utterance():
     rng = np.random.default_rng(0)
     lengths = rng.integers(1, 40, size=300)

@@ -61,8 +61,11 @@ def test_marks_split_off_words_unless_the_lexicon_has_the_word(text, expected):
     assert words(ATIS_LIKE, text) == expected
 
 
-def test_whitespace_is_what_the_readers_split_on():
-    text = "a\u00a0b\u2003c\x1cd\u3000e\r\nf"
+@pytest.mark.parametrize(
+    "text",
+    ["a\u00a0b\u2003c\x1cd\u3000e\r\nf", "fly  to\tboston\n", "台北\u3000東京\xa0x", "   "],
+)
+def test_whitespace_is_what_the_readers_split_on(text):
     assert words(ATIS_LIKE, text) == text.split()
 
 
