@@ -42,6 +42,7 @@ def module_of_revision(rev: str, name: str, tmp: Path):
     path.write_text(source, encoding="utf-8")
     spec = importlib.util.spec_from_file_location(f"{name}_at_revision", path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while defining
     spec.loader.exec_module(module)
     return module
 
