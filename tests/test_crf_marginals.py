@@ -29,7 +29,7 @@ def brute_force_marginals(emissions, mask, transitions, start, end):
     return out
 
 
-# Batches on both sides of SMALL_BATCH take the two ways the loop multiplies.
+# One sequence, a few, and a batch larger than the small-batch Viterbi path takes.
 @pytest.mark.parametrize("batch", [3, SMALL_BATCH + 3])
 @pytest.mark.parametrize("scale", [1.0, 6.0])
 def test_marginals_match_brute_force_with_gaps_and_padding(batch, scale):

@@ -24,10 +24,9 @@ PRUNE_CANDIDATES = 8
 SMALL_BATCH = 4
 
 
-def _max_plus(delta, transitions, column_max=None):
+def _max_plus(delta, transitions):
     """`max_i delta[b, i] + transitions[i, j]` and its argmax `i` (the lowest on
-    ties), for every `b` and `j`: one Viterbi step over all tags. (`column_max` is
-    unused: the signature is `_pruned_max_plus`'s.)"""
+    ties), for every `b` and `j`: one Viterbi step over all tags."""
     candidates = delta[:, :, None] + transitions[None]  # [batch, i, j]
     return (
         tf.reduce_max(candidates, axis=1),
@@ -304,9 +303,9 @@ class CRF(keras.layers.Layer):
         n = self.num_tags
         # The backward pass is the forward pass of the time-reversed chain (transposed
         # transitions, start and end swapped). Both run in one loop as one state of
-        # 2 x tags, through one block-diagonal matrix: on a few short sequences the
-        # loop's cost is its op count, and one plain matrix product is cheaper than
-        # two, or than a batched one. Marginals need each step's scores only up to a
+        # 2 x tags, through one block-diagonal matrix: one plain matrix product a
+        # step is cheaper than two, or than a batched one, for one sequence as for
+        # batches (docs/benchmarks.md). Marginals need each step's scores only up to a
         # factor, so the state is probabilities rescaled to sum 1 (per chain) at every
         # step: a product, a sum and a division, where log-sum-exp takes twice the ops.
         scores = tf.concat([emissions, tf.reverse(emissions, [0])], axis=-1)  # [t, b, 2n]
@@ -327,45 +326,27 @@ class CRF(keras.layers.Layer):
         first = tf.exp(first - tf.reduce_max(first, axis=-1, keepdims=True))
         tiny = tf.constant(1e-30, tf.float32)
 
-        def block_product(state):  # one matmul: fewest ops, for a few sequences
+        def chained(state):  # [b, 2, n] through the block-diagonal matrix
             return tf.reshape(tf.matmul(tf.reshape(state, [-1, 2 * n]), matrix), [-1, 2, n])
 
-        def chain_products(state):  # half the arithmetic, for batches
-            return tf.stack(
-                [
-                    tf.matmul(state[:, 0], exp_transitions),
-                    tf.matmul(state[:, 1], exp_transitions, transpose_b=True),
-                ],
-                axis=1,
-            )
+        def step(t, state, seen, states):  # state [b, 2, n], seen [b, 2]
+            is_real = real[t]
+            following = tf.where(seen[..., None], chained(state) * weights[t], first[t])
+            following = following / (tf.reduce_sum(following, axis=-1, keepdims=True) + tiny)
+            state = tf.where(is_real[..., None], following, state)
+            return t + 1, state, seen | is_real, states.write(t, state)
 
-        def chains(product):
-            """Every step's state `[time, b, 2, n]`, with `product` a step's matmul."""
-
-            def step(t, state, seen, states):  # state [b, 2, n], seen [b, 2]
-                is_real = real[t]
-                following = tf.where(seen[..., None], product(state) * weights[t], first[t])
-                following = following / (tf.reduce_sum(following, axis=-1, keepdims=True) + tiny)
-                state = tf.where(is_real[..., None], following, state)
-                return t + 1, state, seen | is_real, states.write(t, state)
-
-            _, _, _, states = tf.while_loop(
-                lambda t, *_: t < steps,
-                step,
-                (
-                    0,
-                    tf.zeros([batch, 2, n]),
-                    tf.zeros([batch, 2], tf.bool),
-                    tf.TensorArray(tf.float32, size=steps, element_shape=[None, 2, n]),
-                ),
-            )
-            return states.stack()
-
-        states = tf.cond(
-            batch <= SMALL_BATCH,
-            lambda: chains(block_product),
-            lambda: chains(chain_products),
+        _, _, _, states = tf.while_loop(
+            lambda t, *_: t < steps,
+            step,
+            (
+                0,
+                tf.zeros([batch, 2, n]),
+                tf.zeros([batch, 2], tf.bool),
+                tf.TensorArray(tf.float32, size=steps, element_shape=[None, 2, n]),
+            ),
         )
+        states = states.stack()
         forward, reversed_backward = states[:, :, 0], states[:, :, 1]
         # Reversed, the backward chain's weights include each token's own emission.
         backward = tf.reverse(reversed_backward / (weights[:, :, 1] + tiny), [0])
@@ -386,17 +367,17 @@ class CRF(keras.layers.Layer):
             int32 tensor `[batch, time]`, 0 at masked positions.
         """
         if self.num_tags <= 2 * PRUNE_CANDIDATES:
-            return self._viterbi(_max_plus, emissions, mask, carry_paths=False)
+            return self._viterbi(emissions, mask, carry_paths=False)
         # Pruning pays on batches; on a few sequences the full step is fewer ops, and
         # carrying each tag's best path forwards saves the backtrace loop.
         return tf.cond(
             tf.shape(emissions)[0] <= SMALL_BATCH,
-            lambda: self._viterbi(_max_plus, emissions, mask, carry_paths=True),
-            lambda: self._viterbi(_pruned_max_plus, emissions, mask, carry_paths=False),
+            lambda: self._viterbi(emissions, mask, carry_paths=True),
+            lambda: self._viterbi(emissions, mask, carry_paths=False, prune=True),
         )
 
-    def _viterbi(self, best_incoming, emissions, mask, carry_paths):
-        """`decode` with the given step (`_max_plus` or `_pruned_max_plus`). The best
+    def _viterbi(self, emissions, mask, carry_paths, prune=False):
+        """`decode` with `_max_plus` steps (or `_pruned_max_plus`, `prune`). The best
         path comes from backpointers walked back from the end, or (`carry_paths`)
         from the best path into every tag, extended at each step: `[batch, tags,
         time]` integers, cheap for a few sequences."""
@@ -404,7 +385,7 @@ class CRF(keras.layers.Layer):
         batch_size = tf.shape(emissions)[1]
         n = self.num_tags
         identity = tf.broadcast_to(tf.range(n, dtype=tf.int32)[None], [batch_size, n])
-        column_max = tf.reduce_max(transitions, axis=0)
+        column_max = tf.reduce_max(transitions, axis=0) if prune else None
         steps = tf.shape(emissions)[0]
         if carry_paths:
             history = tf.zeros([batch_size, n, 0], tf.int32)
@@ -416,7 +397,10 @@ class CRF(keras.layers.Layer):
 
         def forward(t, delta, seen, history):
             emission, is_real = emissions[t], mask[t]
-            best, best_prev = best_incoming(delta, transitions, column_max)
+            if prune:
+                best, best_prev = _pruned_max_plus(delta, transitions, column_max)
+            else:
+                best, best_prev = _max_plus(delta, transitions)
             next_delta = tf.where(seen[:, None], best + emission, start[None] + emission)
             # Skipped steps and first steps point back to the same tag, so
             # the backtrace carries the tag through padding unchanged.
