@@ -28,6 +28,7 @@ OTHER_INDEX = 1  # index of the "Other" bucket (every word not in the lexicon)
 OTHER_TOKEN = "[OTHER]"
 LABEL_PAD = -1  # label value of padded time steps; losses and metrics ignore it
 
+
 def _check_positive_int(name, value):
     if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
         raise ValueError(
@@ -241,9 +242,6 @@ class LabelVocabulary:
         if unknown is None:
             return [self.index[label] for label in labels]
         return [self.index.get(label, unknown) for label in labels]
-
-    def decode(self, ids: Iterable[int]) -> list[str]:
-        return [self.labels[int(i)] for i in ids]
 
 
 def pad_tokens(token_lists: Sequence[Sequence[str]]) -> np.ndarray:
