@@ -77,9 +77,11 @@ def find_crf(model: keras.Model):
     """The CRF layer of a tagger (or of an end-to-end model around one), or None."""
     from slotkeras.layers.crf import CRF
 
-    for layer in model._flatten_layers(include_self=False, recursive=True):
+    for layer in model.layers:  # a tagger nested in a model is one of its layers
         if isinstance(layer, CRF):
             return layer
+        if isinstance(layer, keras.Model) and (crf := find_crf(layer)) is not None:
+            return crf
     return None
 
 
