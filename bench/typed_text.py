@@ -190,7 +190,7 @@ def publish(rows: list[dict], command: str) -> None:
         lines += [
             "",
             f"Reliability of span confidence on the ATIS test split (seed {first['seed']}, "
-            f"{first['spans']} predicted spans; confidence = the smallest tag marginal of "
+            f"{first['spans']} predicted spans; confidence = the mean tag marginal of "
             "the span):",
             "",
             "| confidence | spans | mean confidence | accuracy |",
