@@ -211,16 +211,9 @@ def read_utterances(
         raise DataError(path, f"is part of a seq.in/seq.out folder: pass the folder {path.parent}")
     text = _read_text(path)
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    if format == "auto" and path.suffix.lower() not in (".csv", ".tsv"):
-        format = "conll"
-    elif format == "auto":
-        header = _peek_header(text, delimiter)
-        is_token_csv = (
-            sentence_id_column in header
-            and token_column in header
-            and (tag_column in header or text_column not in header)
-        )
-        format = "token_csv" if is_token_csv else "utterance_csv"
+    if format == "auto":
+        columns = (text_column, sentence_id_column, token_column, tag_column)
+        format = _detect_format(path, text, delimiter, *columns)
 
     if format == "utterance_csv":
         return _read_utterance_csv(
@@ -250,6 +243,23 @@ def read_utterances(
         tag_field=conll_tag_field,
         require_tags=require_tags,
     )
+
+
+def _detect_format(
+    path, text, delimiter, text_column, sentence_id_column, token_column, tag_column
+):
+    """The format of a file given as "auto": CSV/TSV by suffix, token CSV by its
+    header (a sentence id and a token column, and a tag column or no text column),
+    CoNLL otherwise."""
+    if path.suffix.lower() not in (".csv", ".tsv"):
+        return "conll"
+    header = _peek_header(text, delimiter)
+    is_token_csv = (
+        sentence_id_column in header
+        and token_column in header
+        and (tag_column in header or text_column not in header)
+    )
+    return "token_csv" if is_token_csv else "utterance_csv"
 
 
 def read_splits(folder, **options) -> dict[str, list[Utterance]]:
