@@ -36,6 +36,7 @@ MODEL = [
 
 
 def free_ports(count: int) -> list[int]:
+    # tests/conftest.py's copy: a benchmark run as a script should not import pytest's conftest.
     sockets = [socket.socket() for _ in range(count)]
     try:
         for sock in sockets:

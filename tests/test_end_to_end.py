@@ -5,21 +5,21 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
+import conftest
 import pytest
+from conftest import ROOT
 from seqeval.metrics import f1_score
 
 from slotkeras.data import read_utterances
 
-ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 
 def run(*args, check=True):
-    result = subprocess.run(
-        [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, env=ENV, timeout=900
-    )
+    """conftest's `run` from the project's root; raises unless `check` is off or the
+    command succeeded."""
+    result = conftest.run(args, timeout=900)
     if check and result.returncode != 0:
         raise AssertionError(f"{args} exited {result.returncode}:\n{result.stderr[-3000:]}")
     return result

@@ -9,18 +9,17 @@ import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
+from conftest import ROOT
 
 # tf_keras is a test-only reference (the dev extra): imported, never skipped.
 from tf_keras.src.layers.rnn import legacy_cells as tf_keras_legacy_cells
 
 from slotkeras.layers import JordanRNN, JordanRNNCell, PeepholeLSTM, PeepholeLSTMCell
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 F64 = "float64"
 
 
@@ -893,7 +892,7 @@ def test_save_and_load_keras_format_in_fresh_process(tmp_path):
         model.save(tmp_path / f"{name}.keras")
         np.save(tmp_path / f"{name}.npy", model.predict(x, verbose=0))
     (tmp_path / "load.py").write_text(LOAD_SCRIPT)
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
     result = subprocess.run(
         [sys.executable, "load.py", *models],
         cwd=tmp_path,

@@ -1,4 +1,4 @@
-"""Issue 7, reliability: bad input, interrupted training, a non-finite loss, odd serving
+"""Reliability: bad input, interrupted training, a non-finite loss, odd serving
 input, unseen labels, character-level non-Latin data and determinism.
 
 Every command runs as a user runs it: `train.py`, `evaluate.py` and
@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from conftest import ROOT, explain, run, write
 
-REPO = Path(__file__).resolve().parents[1]
-TRAIN_PY = str(REPO / "train.py")
-EVALUATE_PY = str(REPO / "evaluate.py")
+TRAIN_PY = str(ROOT / "train.py")
+EVALUATE_PY = str(ROOT / "evaluate.py")
 PREDICT = ["-m", "slotkeras", "predict"]
 
 # Tiny and fast: the whole file must run in a few minutes on two shared cores.
@@ -35,36 +35,6 @@ TINY = [
     "--hash-buckets", "512", "--batch-size", "64", "--verbose", "0",
 ]  # fmt: skip
 SEED = ["--seed", "7"]
-
-
-def run(args, cwd, timeout=300):
-    """Runs `python ARGS` in `cwd`; stdout and stderr decoded leniently."""
-    result = subprocess.run(
-        [sys.executable, *map(str, args)],
-        cwd=cwd,
-        capture_output=True,
-        timeout=timeout,
-    )
-    result.stdout = result.stdout.decode("utf-8", "replace")
-    result.stderr = result.stderr.decode("utf-8", "replace")
-    return result
-
-
-def explain(result) -> str:
-    return f"exit {result.returncode}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
-
-
-def write(path: Path, content) -> Path:
-    """Writes text (UTF-8) or bytes, or a folder from a dict name -> content."""
-    path = Path(path)
-    if isinstance(content, dict):
-        path.mkdir(parents=True, exist_ok=True)
-        for name, value in content.items():
-            write(path / name, value)
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
-    return path
 
 
 def snapshot(root: Path) -> dict:
@@ -93,7 +63,7 @@ def csv_text(rows, header=("text", "tags", "intent")) -> str:
 
 
 def bundled_rows():
-    with open(REPO / "data" / "train.csv", encoding="utf-8", newline="") as handle:
+    with open(ROOT / "data" / "train.csv", encoding="utf-8", newline="") as handle:
         return [(r["text"], r["tags"], r["intent"]) for r in csv.DictReader(handle)]
 
 
@@ -140,7 +110,7 @@ def trained_twice(corpus, tmp_path_factory) -> tuple[Path, Path]:
     processes = [
         subprocess.Popen(
             [sys.executable, *map(str, base_command(corpus, output))],
-            cwd=REPO,
+            cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
         )
@@ -649,7 +619,7 @@ def test_unseen_slot_types_are_counted_and_listed(base_model, corpus, tmp_path):
     result = run(
         [EVALUATE_PY, "--model", base_model, "--data", corpus / "heldout.csv",
          "--report-json", report],
-        cwd=REPO,
+        cwd=ROOT,
     )  # fmt: skip
     assert result.returncode == 0, explain(result)
     assert "Traceback" not in result.stdout + result.stderr
@@ -763,7 +733,7 @@ def test_same_seed_same_model(corpus, trained_twice):
     assert first["validation"]["slot_f1"] == second["validation"]["slot_f1"]
 
     def predictions(model):
-        result = run([*PREDICT, "--model", model, "--file", corpus / "valid.csv"], cwd=REPO)
+        result = run([*PREDICT, "--model", model, "--file", corpus / "valid.csv"], cwd=ROOT)
         assert result.returncode == 0, explain(result)
         return result.stdout
 

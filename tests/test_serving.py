@@ -12,12 +12,12 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import ROOT
 
 from slotkeras import data, features, models
 from slotkeras.predictor import SlotFiller, export_saved_model, find_crf
 from slotkeras.tokenizer import Tokenizer
 
-ROOT = Path(__file__).resolve().parents[1]
 KINDS = ("feedforward", "elman", "jordan", "gru", "lstm", "peephole_lstm")
 TRAIN = data.read_utterances(ROOT / "data" / "train.csv")
 HELD_OUT = data.read_utterances(ROOT / "data" / "test.csv")

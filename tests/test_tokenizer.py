@@ -1,15 +1,13 @@
 """The raw-text tokenizer: what people type, split as the training data was."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import ROOT
 
 from slotkeras import data
 from slotkeras.tokenizer import MARKS, Tokenizer
 
-ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 
 
