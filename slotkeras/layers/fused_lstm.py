@@ -3,9 +3,9 @@
 import keras
 import tensorflow as tf
 
-# Batches of at most this many sequences take the fused op. Measured on 2 CPU cores
-# (bidirectional, 128 units, fused vs Keras' loop): 0.69 vs 1.06 ms for one utterance,
-# 1.7 vs 1.6 ms for 8, 38 vs 34 ms for 256, where Keras multiplies whole batches.
+# Batches of at most this many sequences take the fused op: it wins on a single
+# utterance, while on larger batches Keras' loop, which multiplies whole batches, is as
+# fast or faster (docs/benchmarks.md).
 FUSED_MAX_BATCH = 4
 
 
