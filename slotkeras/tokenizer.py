@@ -207,7 +207,7 @@ class Tokenizer:
         text = tf.strings.substr(
             tf.gather(texts, chunks["row"]), chunks["start"], length, unit="UTF8_CHAR"
         )
-        keep = tf.constant(list(self.keep), tf.string)
+        keep = _fingerprints(list(self.keep))
         for lo, hi in reversed(PEELS):  # the earliest match in PEELS wins
             # Substr wants a position inside the string, even for an empty piece.
             position = tf.minimum(tf.fill(tf.shape(length), lo), length)
@@ -281,5 +281,23 @@ def _shifted(flags, fill):
     return tf.concat([tf.constant([fill]), flags], 0)[:-1]
 
 
+# Words are looked up by 62-bit FarmHash fingerprint in a sorted constant: a binary
+# search, where comparing each word with each lexicon word grows with the lexicon,
+# and no lookup table that a server would have to initialize.
+FINGERPRINT_BUCKETS = 2**62
+
+
+def _fingerprints(words: list[str]) -> tf.Tensor:
+    """The sorted fingerprints of `words`, hashed eagerly (also while a graph is
+    traced) and put into the graph as a constant."""
+    with tf.init_scope():
+        hashed = tf.strings.to_hash_bucket_fast(tf.constant(words), FINGERPRINT_BUCKETS)
+        values = sorted(hashed.numpy().tolist())
+    return tf.constant(values, tf.int64)
+
+
 def _in_lexicon(words, lexicon):
-    return tf.reduce_any(tf.equal(words[:, None], lexicon[None]), axis=1)
+    """True where `words` are in `lexicon` (sorted fingerprints, not empty)."""
+    hashed = tf.strings.to_hash_bucket_fast(words, FINGERPRINT_BUCKETS)
+    index = tf.minimum(tf.searchsorted(lexicon, hashed), tf.size(lexicon, tf.int32) - 1)
+    return tf.equal(tf.gather(lexicon, index), hashed)

@@ -59,6 +59,21 @@ def test_marks_split_off_words_unless_the_lexicon_has_the_word(text, expected):
     assert words(ATIS_LIKE, text) == expected
 
 
+def test_the_traced_graph_tokenizes_as_eager_code_does():
+    texts = ["Fly to St. Louis?", "(at 5:30 A.M.)", "", "St.?"]
+    graph = tf.function(ATIS_LIKE.tokenize, input_signature=[tf.TensorSpec([None], tf.string)])
+    eager, traced = ATIS_LIKE.tokenize(tf.constant(texts)), graph(tf.constant(texts))
+    for key in ("tokens", "starts", "ends"):
+        np.testing.assert_array_equal(eager[key].numpy(), traced[key].numpy())
+    assert traced["tokens"].numpy()[0, 2] == b"St."
+
+
+def test_a_large_lexicon_keeps_every_word_and_only_those():
+    lexicon = [f"w{i}." for i in range(2000)]
+    tokenizer = Tokenizer.fit([lexicon])
+    assert words(tokenizer, "w7. w1999.? w2000.") == ["w7.", "w1999.", "?", "w2000", "."]
+
+
 @pytest.mark.parametrize(
     "text",
     ["a\u00a0b\u2003c\x1cd\u3000e\r\nf", "fly  to\tboston\n", "台北\u3000東京\xa0x", "   "],
