@@ -311,6 +311,7 @@ def _without_confidence(span):
     return {k: v for k, v in span.items() if k != "confidence"}
 
 
+@pytest.mark.slow  # XLA compiles every batch length: about half a minute
 def test_jit_compile_trains_with_xla(tmp_path):
     """`--jit-compile` reaches Keras: the run says XLA is on (TF's op determinism, under
     which Keras compiles nothing with XLA, is left off) and trains to a model folder."""
