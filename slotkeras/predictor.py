@@ -155,11 +155,12 @@ class SlotFiller:
         self.intents = list(intents)
         self.config = config
         self.tokenizer = Tokenizer.from_config(config.get("tokenizer"))
-        decode = make_decoder(
+        # The decoder of pre-tokenized input and of the serving function alike.
+        self.decode = make_decoder(
             model, len(self.intents), probabilities=True, outside=self.tokenizer.unseen_marks
         )
         self._decode = tf.function(
-            decode,
+            self.decode,
             input_signature=[tf.TensorSpec([None, None], tf.string)],
             reduce_retracing=True,
         )
@@ -301,9 +302,7 @@ def serving_function(filler: SlotFiller, chunk_size: int = SERVE_CHUNK):
     on padding), `tag_probabilities` (0 on padding) and, with intents, `intent`
     and `intent_probability`. `SlotFiller.tag_text` runs the same function."""
     tokenizer, tag_names, intent_names = filler.tokenizer, filler.tags, filler.intents
-    decode = make_decoder(
-        filler.model, len(intent_names), probabilities=True, outside=tokenizer.unseen_marks
-    )
+    decode = filler.decode
 
     def serve(text):
         pieces = tokenizer.tokenize(text)
