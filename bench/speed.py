@@ -227,10 +227,12 @@ finally:
 """
 
 
-def full_trainings(data, runs):
+def full_trainings(data, runs, extra=(), seeds=None):
+    """`runs` runs of `train.py --train DATA EXTRA` to their early stop (seeds 1.., or
+    `seeds`): wall time, epochs and validation F1 of each, and the peak memory."""
     out = []
     peaks = []
-    for seed in range(1, runs + 1):
+    for seed in seeds or range(1, runs + 1):
         with tempfile.TemporaryDirectory() as tmp:
             start = time.perf_counter()
             subprocess.run(
@@ -247,6 +249,7 @@ def full_trainings(data, runs):
                     "--verbose",
                     "0",
                     "--no-export",
+                    *extra,
                 ],
                 cwd=ROOT,
                 check=True,
@@ -263,6 +266,41 @@ def full_trainings(data, runs):
             }
         )
     return out, max(peaks)
+
+
+def training_side_by_side(data, runs, baseline_flags):
+    """Training to the early stop of today's default against the default with
+    `baseline_flags` (an earlier default), run in turns (seed 1 of each, then seed 2...)
+    so that a slow spell of the machine costs both alike. Returns both runs' rows."""
+    ours, baseline = [], []
+    for seed in range(1, runs + 1):
+        ours += full_trainings(data, 1, seeds=[seed])[0]
+        baseline += full_trainings(data, 1, extra=baseline_flags, seeds=[seed])[0]
+    return ours, baseline
+
+
+def side_by_side_lines(command, ours, baseline, baseline_flags) -> list[str]:
+    def summary(rows):
+        walls = [r["wall_seconds"] for r in rows]
+        return (
+            f"median {statistics.median(walls):.0f} s (runs {', '.join(f'{w:.0f}' for w in walls)}"
+            f" s; epochs {', '.join(str(r['epochs']) for r in rows)})"
+        )
+
+    ratio = statistics.median(
+        o["wall_seconds"] / b["wall_seconds"] for o, b in zip(ours, baseline, strict=True)
+    )
+    return [
+        "## Training time of the default against an earlier default (ATIS, to the early stop)",
+        "",
+        f"Command: `{command}`. Machine: {machine()}. Date: {datetime.date.today()}.",
+        "Runs of `train.py --train ATIS --seed N` in turns with the same seeds; the ratio is",
+        "the median over seeds of each pair's ratio.",
+        "",
+        f"- default: {summary(ours)}",
+        f"- with `{' '.join(baseline_flags)}`: {summary(baseline)}",
+        f"- ratio default / earlier: **{ratio:.2f}x**",
+    ]
 
 
 def serving(data):
@@ -340,11 +378,25 @@ def main(argv=None):
     p.add_argument("--kinds", nargs="+", default=KINDS)
     p.add_argument("--full-runs", type=int, default=3, help="train.py runs to early stop")
     p.add_argument("--quick", action="store_true", help="2 timed epochs, no full trainings")
+    p.add_argument(
+        "--training-against",
+        metavar="FLAGS",
+        help="only time train.py to its early stop, the default against the default with "
+        "these flags (an earlier default), --full-runs seeds each, in turns",
+    )
     args = p.parse_args(argv)
     if args.quick:
         args.epochs, args.full_runs = 2, 0
     command = "python bench/speed.py " + " ".join(argv if argv is not None else sys.argv[1:])
 
+    if args.training_against is not None:
+        flags = args.training_against.split()
+        ours, baseline = training_side_by_side(args.data, args.full_runs, flags)
+        from accuracy import publish
+
+        lines = side_by_side_lines(command, ours, baseline, flags)
+        publish("<!-- training-time:begin -->", "<!-- training-time:end -->", lines)
+        return 0
     splits = load_atis(args.data)
     rows = epoch_benchmarks(splits, args.kinds, args.epochs)
     serve = serving(args.data)

@@ -178,9 +178,31 @@ def _add_optimisation_flags(p) -> None:
     p.add_argument("--embedding-dim", type=_positive_int, default=S)
     p.add_argument("--hash-buckets", type=_positive_int, default=S)
     p.add_argument("--hash-dim", type=_positive_int, default=S)
+    p.add_argument(
+        "--char-filters",
+        type=_non_negative_int,
+        metavar="N",
+        default=S,
+        help="filters of a CNN over each word's letter trigrams in order (0: none)",
+    )
+    p.add_argument(
+        "--pair-buckets",
+        type=_non_negative_int,
+        metavar="N",
+        default=S,
+        help="hash buckets of each word's pairs with its neighbours (0: none)",
+    )
+    p.add_argument("--pair-dim", type=_positive_int, metavar="N", default=S)
     p.add_argument("--max-vocab", type=_positive_int, default=S)
     p.add_argument("--min-count", type=_positive_int, default=S)
     p.add_argument("--joint-intent", action=argparse.BooleanOptionalAction, default=S)
+    p.add_argument(
+        "--refit",
+        action=argparse.BooleanOptionalAction,
+        default=S,
+        help="after the early stop, train anew on the training and validation data "
+        "together for the epochs it chose, and keep that model (default: off)",
+    )
     p.add_argument(
         "--intent-loss-weight",
         type=_non_negative_float,

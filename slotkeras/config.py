@@ -39,6 +39,7 @@ _BOOLEANS = (
     "jit_compile",
     "resume",
     "export",
+    "refit",
 )
 _NUMBERS = (
     "valid_fraction",
@@ -97,6 +98,11 @@ class TrainConfig:
     hash_buckets: int = 16384  # letter-trigram hash buckets
     hash_dim: int = 64  # width of the trigram embedding
     max_trigrams: int = 16  # trigrams kept per word
+    char_filters: int = 0  # filters of a CNN over each word's trigrams in order (ordered
+    # character features beside the bag of trigrams); 0: none
+    pair_buckets: int = 0  # hash buckets of each word's pairs with its neighbours (the
+    # "bichar" features of Chinese character corpora, word pairs in English); 0: none
+    pair_dim: int = 32  # width of each neighbour pair's embedding
     word_dropout: float = 0.2  # share of training words replaced by "Other" each step, so
     # that the model learns to read unknown words from their trigrams and context
     # --- network ---
@@ -127,6 +133,8 @@ class TrainConfig:
     intent_loss_weight: float | None = None  # weight of the intent loss next to the slot
     # loss; None: 5 with the CRF output, whose loss is summed over an utterance's words,
     # and 0.5 with softmax, whose loss is a per-token mean (each the better on validation)
+    refit: bool = False  # after the early stop, train anew on the training and validation
+    # splits together for the epochs it chose, and keep that model
     seed: int = 1  # fixes every source of randomness
     # --- machinery ---
     strategy: str = "auto"  # auto | one_device | mirrored | multi_worker
@@ -187,12 +195,16 @@ class TrainConfig:
                 raise bad(name, "one of " + ", ".join(allowed))
         positive = (
             "min_count layers units epochs batch_size patience embedding_dim hash_buckets "
-            "hash_dim max_trigrams"
+            "hash_dim max_trigrams pair_dim"
         ).split()
         for name in positive:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise bad(name, "a positive integer")
+        for name in ("char_filters", "pair_buckets"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise bad(name, "an integer >= 0")
         if self.max_vocab is not None and (
             not isinstance(self.max_vocab, int)
             or isinstance(self.max_vocab, bool)

@@ -66,6 +66,9 @@ def build_tagger(
     hash_buckets: int = _DEFAULT.hash_buckets,
     hash_dim: int = _DEFAULT.hash_dim,
     max_trigrams: int = _DEFAULT.max_trigrams,
+    char_filters: int = _DEFAULT.char_filters,
+    pair_buckets: int = _DEFAULT.pair_buckets,
+    pair_dim: int = _DEFAULT.pair_dim,
     dropout: float = _DEFAULT.dropout,
     output: str | None = None,
     slot_intent_feedback: bool | None = None,
@@ -98,6 +101,10 @@ def build_tagger(
         encoding: "onehot" (1-of-N with "Other"), "hash" (letter trigrams) or "both".
         embedding_dim: width of the 1-of-N embedding.
         hash_buckets, hash_dim, max_trigrams: word hashing settings.
+        char_filters: filters of a CNN over each word's trigrams in order
+            (`TrigramCNN`), beside the encoding; 0: none.
+        pair_buckets, pair_dim: hash buckets and width of the embeddings of each
+            word's pairs with its neighbours (`NeighbourPairEmbedding`); 0 buckets: none.
         dropout: dropout rate on the word vectors and between layers.
         output: "softmax" (per-token) or "crf" (linear-chain CRF, Viterbi decoding);
             None: softmax for "feedforward" (the lecture's baseline), crf otherwise.
@@ -127,6 +134,9 @@ def build_tagger(
     mask = PaddingMask(name="padding_mask")(word_ids)
     x = _word_vectors(
         word_ids, trigram_ids, encoding, vocabulary_size, embedding_dim, hash_buckets, hash_dim
+    )
+    x = _with_context_features(
+        x, word_ids, trigram_ids, hash_buckets, char_filters, pair_buckets, pair_dim
     )
     x = keras.layers.Dropout(dropout, seed=seed, name="word_dropout")(x)
 
@@ -161,6 +171,26 @@ def _word_vectors(
     return parts[0] if len(parts) == 1 else keras.layers.Concatenate(name="word_vectors")(parts)
 
 
+def _with_context_features(
+    x, word_ids, trigram_ids, hash_buckets, char_filters, pair_buckets, pair_dim
+):
+    """The word vectors `x`, with the ordered-trigram CNN's features and the
+    neighbour pairs' embeddings beside them when asked for."""
+    parts = [x]
+    if char_filters:
+        from slotkeras.layers.trigram_cnn import TrigramCNN
+
+        parts.append(TrigramCNN(hash_buckets, char_filters, name="trigram_cnn")(trigram_ids))
+    if pair_buckets:
+        from slotkeras.layers.neighbour_pairs import NeighbourPairEmbedding
+
+        pairs = NeighbourPairEmbedding(pair_buckets, pair_dim, name="neighbour_pairs")
+        parts.append(pairs(word_ids))
+    if len(parts) == 1:
+        return x
+    return keras.layers.Concatenate(name="word_and_context_vectors")(parts)
+
+
 def _heads(x, mask, num_tags, num_intents, units, output, slot_intent_feedback) -> dict:
     """The slot scores (and the intent) from the words' top-layer vectors `x`."""
     outputs = {}
@@ -187,7 +217,7 @@ def tagger_options(config: TrainConfig) -> dict:
     """The `build_tagger` arguments of a run (all but the sizes of the vocabularies)."""
     names = (
         "model bidirectional layers units encoding embedding_dim hash_buckets hash_dim "
-        "max_trigrams dropout slot_intent_feedback seed"
+        "max_trigrams char_filters pair_buckets pair_dim dropout slot_intent_feedback seed"
     ).split()
     return {**{name: getattr(config, name) for name in names}, "output": config.output_layer}
 

@@ -168,15 +168,20 @@ def train(config: TrainConfig, log=print, splits: Splits | None = None) -> dict:
         log(f"Task {task}: final weights sha256 {distributed.weights_digest(tagger)}")
 
     # --- the model folder, written aside and renamed into place ---
-    tokenizer = Tokenizer.fit(u.tokens for u in splits.train).get_config()
-    filler = SlotFiller(
-        models.build_end_to_end(inputs.featurizer, tagger),
-        inputs.tags.labels,
-        inputs.intents.labels if inputs.intents else [],
-        {**config.to_dict(), "tokenizer": tokenizer},
-    )
+    filler, tokenizer = _slot_filler(config, inputs, tagger, splits.train)
+    validation = evaluation.evaluate(filler, splits.valid)
+    refit = None
+    if config.refit:
+        # Validation figures are the selected model's: the refit one has seen the split.
+        epochs = early_stopping.best_epoch + 1
+        log(f"Refitting on the training and validation splits for {epochs} epochs")
+        inputs, tagger = _refit(config, splits, strategy, epochs)
+        filler, tokenizer = _slot_filler(config, inputs, tagger, splits.train + splits.valid)
+        refit = {"epochs": epochs, "utterances": len(splits.train) + len(splits.valid)}
+        train_seconds = time.time() - started
     metrics = {
-        "validation": evaluation.evaluate(filler, splits.valid),
+        "validation": validation,
+        "refit": refit,
         "best_epoch": early_stopping.best_epoch + 1,
         "epochs_trained": len(history),
         "train_seconds": round(train_seconds, 2),
@@ -195,6 +200,50 @@ def train(config: TrainConfig, log=print, splits: Splits | None = None) -> dict:
         metrics["test"] = evaluation.evaluate(filler, splits.test)
         metrics["test_source"] = splits.test_source
     return metrics
+
+
+def _slot_filler(config: TrainConfig, inputs: TrainingInputs, tagger, train_utterances):
+    """The end-to-end tagger with its labels and its tokenizer, fitted on the
+    utterances it was trained on; and the tokenizer's config."""
+    tokenizer = Tokenizer.fit(u.tokens for u in train_utterances).get_config()
+    filler = SlotFiller(
+        models.build_end_to_end(inputs.featurizer, tagger),
+        inputs.tags.labels,
+        inputs.intents.labels if inputs.intents else [],
+        {**config.to_dict(), "tokenizer": tokenizer},
+    )
+    return filler, tokenizer
+
+
+def _refit(config: TrainConfig, splits: Splits, strategy, epochs: int):
+    """A fresh tagger trained on the training and validation splits together for
+    `epochs` epochs (those early stopping chose), features adapted on both, weight
+    average kept: all the labelled data, once the validation split has chosen the
+    epochs (the CRF anchor of docs/benchmarks.md trains on both too). It is not
+    checkpointed: a run interrupted here resumes after its early stop and refits anew,
+    to the same weights."""
+    seed_everything(config)
+    both = Splits(splits.train + splits.valid, splits.valid, splits.test, splits.test_source)
+    inputs = training_inputs(config, both, replicas=strategy.num_replicas_in_sync)
+    with strategy.scope():
+        tagger = build_compiled_tagger(
+            config,
+            len(inputs.tags),
+            inputs.featurizer.vocabulary_size,
+            inputs.num_intents,
+            steps_per_epoch=inputs.steps_per_epoch,
+        )
+    dataset = inputs.train_from(0)
+    distributed.prepare_distributed_fit(tagger, dataset, strategy)
+    tagger.fit(
+        dataset,
+        epochs=epochs,
+        callbacks=[AveragedWeights()],  # ends with the average in the model
+        verbose=progress_verbosity(config.verbose),
+        steps_per_epoch=inputs.steps_per_epoch,
+        shuffle=False,
+    )
+    return inputs, tagger
 
 
 def _save(config: TrainConfig, work_dir: Path, filler, history, metrics, tokenizer, log):
