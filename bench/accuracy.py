@@ -1,15 +1,24 @@
-"""Accuracy benchmark on ATIS: every network kind, both directions, each encoding.
+"""Accuracy benchmark per corpus: every network kind, both directions, each encoding.
 
-    python bench/accuracy.py                      # the whole table, 3 seeds each
+    python bench/accuracy.py                      # ATIS: the whole table, 3 seeds each
     python bench/accuracy.py --kinds default --ablations --seeds 3   # the default only
+    python bench/accuracy.py --corpus mit_movie_trivia resume_ner --kinds default --seeds 3
+    python bench/accuracy.py --corpus path/to/corpus --kinds default --seeds 1
     python bench/accuracy.py --kinds lstm gru --directions bi --seeds 1
-    python bench/accuracy.py --only-report        # rewrite the table from saved runs
+    python bench/accuracy.py --only-report        # rewrite every table from saved runs
 
-Each run is `train.py --train ATIS ...` in a fresh process (settings chosen on the
-validation split; early stopping on validation slot F1) followed by `evaluate.py` on
-the test split. Every finished run is appended to bench/results/accuracy.jsonl, so an
-interrupted benchmark loses nothing; the table in docs/benchmarks.md is rebuilt from
-that file: mean ± sample std over seeds of span-level slot F1 (conlleval semantics).
+`--corpus` takes NAMEs (folders of ../shared/data: atis, mit_movie_trivia, resume_ner)
+or PATHs (a folder holding train/ and any of valid/, test/, or any file or folder that
+train.py reads); `--data PATH` is the older spelling of one `--corpus PATH`. Default:
+atis. Each run is `train.py --train CORPUS ...` in a fresh process (settings chosen on
+the validation split; early stopping on validation slot F1; without a valid/ split
+train.py holds out a fixed tenth of the training data) followed by `evaluate.py` on the
+test split when the corpus has one (a CSV has none: such runs get validation figures
+only, and the table says so). Every finished run is appended to
+bench/results/accuracy.jsonl with its corpus's name, so an interrupted benchmark loses
+nothing; docs/benchmarks.md gets one section per corpus rebuilt from that file: mean ±
+sample std over seeds of span-level slot F1 (conlleval semantics), beside the linear-
+chain CRF anchor of bench/crf_anchor.py and published figures on the same test set.
 """
 
 from __future__ import annotations
@@ -19,30 +28,88 @@ import datetime
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"  # read from there, never copied into the project
 RESULTS = ROOT / "bench" / "results" / "accuracy.jsonl"
+CRF_RESULTS = ROOT / "bench" / "results" / "crf_anchor.jsonl"  # bench/crf_anchor.py's
 DOC = ROOT / "docs" / "benchmarks.md"
 KINDS = ["feedforward", "elman", "jordan", "gru", "lstm", "peephole_lstm"]
-PUBLISHED = [
-    ("Jordan RNN", "Mesnil et al. 2015 (IEEE/ACM TASLP)", "94.29"),
-    ("Elman RNN", "Mesnil et al. 2015", "94.98"),
-    ("LSTM", "Yao et al. 2014 (SLT)", "94.85"),
-    ("deep LSTM", "Yao et al. 2014", "95.08"),
-    ("attention BiRNN", "Liu & Lane 2016 (Interspeech)", "95.98"),
-    ("slot-gated", "Goo et al. 2018 (NAACL)", "95.2"),
-    ("stack-propagation", "Qin et al. 2019 (EMNLP)", "95.9"),
-    ("linear-chain CRF, word-window features", "measured on this machine (issue 5)", "about 93.2"),
-    ("plain 40-line Keras BiLSTM", "measured on this machine (issue 5)", "about 94.7"),
-]
-BEGIN, END = "<!-- accuracy:begin -->", "<!-- accuracy:end -->"
-# Ablations of the default configuration: one choice changed at a time.
+# Rows saved before rows named their corpus were all ATIS runs.
+DEFAULT_CORPUS = "atis"
+# The corpora of ../shared/data, in the order their sections appear in the doc, each
+# with what its section says of the data and the published figures on its test split.
+# Any other corpus (a PATH) gets a section too, described from its rows.
+CORPORA = {
+    "atis": {
+        "title": "ATIS",
+        "data": "`../shared/data/atis` (4,478 train / 500 valid / 893 test, the split of Goo "
+        "et al. 2018)",
+        "published": [
+            ("Jordan RNN", "Mesnil et al. 2015 (IEEE/ACM TASLP)", "94.29"),
+            ("Elman RNN", "Mesnil et al. 2015", "94.98"),
+            ("LSTM", "Yao et al. 2014 (SLT)", "94.85"),
+            ("deep LSTM", "Yao et al. 2014", "95.08"),
+            ("attention BiRNN", "Liu & Lane 2016 (Interspeech)", "95.98"),
+            ("slot-gated", "Goo et al. 2018 (NAACL)", "95.2"),
+            ("stack-propagation", "Qin et al. 2019 (EMNLP)", "95.9"),
+            ("plain 40-line Keras BiLSTM", "measured on this machine (issue 5)", "about 94.7"),
+        ],
+        # What the anchor row says until bench/crf_anchor.py has measured it.
+        "anchor": ("about 93.2", "issue 5"),
+    },
+    "mit_movie_trivia": {
+        "title": "MIT Movie trivia10k13",
+        "data": "`../shared/data/mit_movie_trivia` (the trivia10k13 part of the MIT Movie "
+        "corpus, Liu et al. 2013: 7,034 train / 782 valid, the original train file split 9:1 "
+        "in order / 1,953 test, the original test file; 12 slot types, long spans and rare "
+        "words, lower case, no intents)",
+        "published": [
+            (
+                "DeBERTa-v3-large fine-tuned (a pretrained transformer)",
+                "T-NER, Ushio & Camacho-Collados 2021 (EACL demo): the model card of "
+                "`tner/deberta-v3-large-mit-movie-trivia`, test micro F1 over types; "
+                "the same 1,953 test utterances; its train/valid cut may differ from ours",
+                "73.24",
+            ),
+        ],
+        "published_note": "No RNN or CRF result on this test set was found in the literature "
+        "searched (the corpus is mostly reported in few-shot or cross-domain settings).",
+        "anchor": ("67.44", "issue 16"),
+    },
+    "resume_ner": {
+        "title": "Resume NER",
+        "data": "`../shared/data/resume_ner` (Zhang & Yang 2018: 3,820 train / 463 valid / 477 "
+        "test; one character per token, 8 entity types, BMES tags converted to BIO, no "
+        "intents)",
+        "published": [
+            (
+                "Lattice LSTM (character LSTM with lexicon words)",
+                "Zhang & Yang 2018 (ACL)",
+                "94.46",
+            ),
+            (
+                "character BiLSTM-CRF baselines (char, + bichar, + softword)",
+                "Zhang & Yang 2018 (ACL), their Resume table; exact figures not checked here",
+                "about 93",
+            ),
+        ],
+        "anchor": ("91.41", "issue 16"),
+    },
+}
+# Ablations of the default configuration: one choice changed at a time. Each value is
+# the list of train.py flags the variant adds, passed as given (any flags, any number);
+# what a run was trained with is read back from its config.json into the table's
+# columns. Add a variant by adding an entry, e.g. "no-pairs": ["--pair-buckets", "0"].
 ABLATIONS = {
     "onehot": ["--encoding", "onehot"],
     "hash": ["--encoding", "hash"],
@@ -50,19 +117,54 @@ ABLATIONS = {
     "no-feedback": ["--no-slot-intent-feedback"],
     "two-layers": ["--layers", "2"],
 }
+# Flags whose setting the table shows in a column of its own: left out of its "extra
+# flags" column, so that an `--encoding hash` ablation groups with the runs saved before
+# ablations passed the encoding as a flag (their extra flags are empty).
+COLUMN_FLAGS = {"--encoding"}
 
 
-def run_one(
-    data: str, kind: str, bidirectional: bool, encoding: str | None, seed: int, extra: list[str]
-) -> dict:
+class Corpus(NamedTuple):
+    name: str  # what its rows and doc section are keyed by
+    path: str  # what train.py's --train gets
+
+
+def resolve_corpus(value: str) -> Corpus:
+    """NAME (a folder of ../shared/data) or PATH -> the corpus. A path into
+    ../shared/data is named after its folder, so that `--data ../shared/data/atis` and
+    `--corpus atis` land in the same table."""
+    if os.sep not in value and "/" not in value and (SHARED / value).is_dir():
+        return Corpus(value, str(SHARED / value))
+    path = Path(value)
+    if not path.exists():
+        names = sorted(p.name for p in SHARED.iterdir() if p.is_dir()) if SHARED.is_dir() else []
+        raise argparse.ArgumentTypeError(
+            f"{value}: no such file or folder, and no corpus of that name in {SHARED} "
+            f"(there: {', '.join(names) or 'nothing'})"
+        )
+    # train.py runs in the project's root: the path it gets must not depend on where
+    # this script was started.
+    if SHARED.is_dir() and path.resolve().parent == SHARED.resolve():
+        return Corpus(path.name, str(path.absolute()))
+    return Corpus(os.path.normpath(value), str(path.absolute()))
+
+
+def test_folder(path: str) -> Path | None:
+    """The test split of a corpus: the test/ folder beside train/, else none."""
+    folder = Path(path)
+    return folder / "test" if (folder / "train").is_dir() and (folder / "test").is_dir() else None
+
+
+def run_one(corpus: Corpus, kind: str, bidirectional: bool, seed: int, extra: list[str]) -> dict:
+    """Trains one configuration on `corpus` and scores it; `extra`: flags for train.py."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
+    test_split = test_folder(corpus.path)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "model"
         cmd = [
             sys.executable,
             "train.py",
             "--train",
-            data,
+            corpus.path,
             "--output",
             str(folder),
             "--seed",
@@ -73,34 +175,36 @@ def run_one(
         ]
         if kind != "default":
             cmd += ["--model", kind, "--bidirectional" if bidirectional else "--no-bidirectional"]
-        if encoding:
-            cmd += ["--encoding", encoding]
         cmd += extra
         started = time.time()
         subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True, text=True)
         seconds = time.time() - started
-        report = Path(tmp) / "test.json"
-        subprocess.run(
-            [
-                sys.executable,
-                "evaluate.py",
-                "--model",
-                str(folder),
-                "--data",
-                str(Path(data) / "test"),
-                "--report-json",
-                str(report),
-            ],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        test = json.loads(report.read_text())
+        test = None
+        if test_split is not None:
+            report = Path(tmp) / "test.json"
+            subprocess.run(
+                [
+                    sys.executable,
+                    "evaluate.py",
+                    "--model",
+                    str(folder),
+                    "--data",
+                    str(test_split),
+                    "--report-json",
+                    str(report),
+                ],
+                cwd=ROOT,
+                env=env,
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            test = json.loads(report.read_text())
         metrics = json.loads((folder / "metrics.json").read_text())
         config = json.loads((folder / "config.json").read_text())
     return {
+        "corpus": corpus.name,
+        "data": corpus.path,
         "kind": kind,
         "model": config["model"],
         "bidirectional": config["bidirectional"],
@@ -119,8 +223,15 @@ def run_one(
         "extra": extra,
         "seed": seed,
         "valid_slot_f1": metrics["validation"]["slot_f1"],
-        "test_slot_f1": test["slot_f1"],
-        "test_intent_accuracy": test.get("intent_accuracy"),
+        "valid_intent_accuracy": metrics["validation"].get("intent_accuracy"),
+        "test_slot_f1": test["slot_f1"] if test else None,
+        "test_intent_accuracy": test.get("intent_accuracy") if test else None,
+        "train_utterances": metrics.get("train_utterances"),
+        "valid_utterances": metrics.get("valid_utterances"),
+        # Where validation came from: the corpus's valid/ split, or the fixed tenth of
+        # the training data that train.py holds out without one.
+        "valid_split": "valid" if (Path(corpus.path) / "valid").is_dir() else "held out",
+        "test_utterances": test["num_utterances"] if test else None,
         "parameters": metrics["parameters"],
         "train_seconds": metrics["train_seconds"],
         "wall_seconds": round(seconds, 1),
@@ -196,75 +307,209 @@ def training(row) -> str:
     return text + f", word dropout {row.get('word_dropout', 0.05):g}"
 
 
+def shown_flags(flags: list[str]) -> list[str]:
+    """`flags` without those of COLUMN_FLAGS (and their values)."""
+    shown, skip = [], False
+    for flag in flags:
+        if skip:
+            skip = False
+        elif flag in COLUMN_FLAGS:
+            skip = True
+        elif flag.split("=", 1)[0] not in COLUMN_FLAGS:
+            shown.append(flag)
+    return shown
+
+
 def label(row) -> str:
     name = "default" if row["kind"] == "default" else row["model"]
     direction = "bi" if row["bidirectional"] else "uni"
-    extra = " ".join(row["extra"])
+    extra = " ".join(shown_flags(row["extra"]))
     return (
         f"{name} | {direction} | {row['encoding']} | {row['output_layer']} | "
         f"{training(row)} | {extra}"
     )
 
 
+def corpus_of(row) -> str:
+    return row.get("corpus", DEFAULT_CORPUS)
+
+
 def table(rows) -> str:
+    """Mean ± std over seeds per configuration; the intent column only where a run of
+    the corpus scored intents."""
     groups: dict[str, list] = {}
     for row in rows:
         groups.setdefault(label(row), []).append(row)
-    lines = [
+    intents = any(r.get("test_intent_accuracy") is not None for r in rows)
+    header = (
         "| configuration | direction | encoding | output | training | extra flags | seeds "
-        "| valid slot F1 | **test slot F1** | test intent acc. | parameters | train s (median) "
-        "| epochs (median) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
+        "| valid slot F1 | **test slot F1** | "
+        + ("test intent acc. | " if intents else "")
+        + "parameters | train s (median) | epochs (median) |"
+    )
+    lines = [header, "|" + "---|" * header.count(" | ") + "---|"]
     # The current default first, then earlier defaults, then the rest.
     current = label({"kind": "default", **_default_row()})
     for key in sorted(groups, key=lambda k: (k != current, not k.startswith("default"), k)):
         runs = groups[key]
+        intent = f"{mean_std([r.get('test_intent_accuracy') for r in runs])} | " if intents else ""
         lines.append(
             f"| {key} | {len(runs)} | {mean_std([r['valid_slot_f1'] for r in runs])} | "
-            f"**{mean_std([r['test_slot_f1'] for r in runs])}** | "
-            f"{mean_std([r['test_intent_accuracy'] for r in runs])} | {runs[0]['parameters']:,} | "
+            f"**{mean_std([r.get('test_slot_f1') for r in runs])}** | {intent}"
+            f"{runs[0]['parameters']:,} | "
             f"{statistics.median(r['train_seconds'] for r in runs):.0f} | "
             f"{statistics.median(r['epochs'] for r in runs):.0f} |"
         )
     return "\n".join(lines)
 
 
-def write_doc(rows, command: str) -> None:
-    machines = sorted({r["machine"] for r in rows})
-    dates = sorted({r["date"] for r in rows})
-    commands = "\n".join(f"- `{c}`" for c in dict.fromkeys(r.get("command", command) for r in rows))
-    published = "\n".join(f"| {n} | {s} | {f} |" for n, s, f in PUBLISHED)
-    section = f"""{BEGIN}
-## Accuracy on ATIS (test split, span-level slot F1, conlleval semantics)
-
-Commands (each appends its rows to `bench/results/accuracy.jsonl`;
-`python bench/accuracy.py --only-report` rebuilds this table from it):
-{commands}
-
-Data: `../shared/data/atis` (4,478 train / 500 valid / 893 test, the split of Goo et al.
-2018). Early stopping and every setting use the validation split only; the test split is
-scored once per run. Mean ± sample standard deviation over seeds; no pretrained embeddings.
-Machine: {"; ".join(machines)}. Dates: {", ".join(dates)}.
-
-{table(rows)}
-
-Published RNN results on the same test set, for comparison:
-
-| model | source | slot F1 |
-|---|---|---|
-{published}
-{END}"""
-    replace_section(BEGIN, END, section)
+def markers(name: str) -> tuple[str, str]:
+    """The begin and end markers of a corpus's section: ATIS keeps the ones its section
+    had before there were other corpora."""
+    if name == DEFAULT_CORPUS:
+        return "<!-- accuracy:begin -->", "<!-- accuracy:end -->"
+    slug = re.sub(r"[^A-Za-z0-9_.]+", "-", name).strip("-.") or "corpus"
+    return f"<!-- accuracy-{slug}:begin -->", f"<!-- accuracy-{slug}:end -->"
 
 
-def replace_section(begin: str, end: str, section: str) -> None:
+def read_rows(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+def anchor_row(name: str, crf_rows: list[dict]) -> tuple[str, str, str] | None:
+    """The comparison-table row of the CRF anchor: the latest measurement of
+    bench/crf_anchor.py, else the figure the issue gave (labelled as such)."""
+    measured = [r for r in crf_rows if r.get("corpus") == name]
+    model = "linear-chain CRF, word-window features (the anchor)"
+    if measured:
+        last = measured[-1]
+        return (
+            model,
+            f"`python bench/crf_anchor.py --corpus {name}`: {last['date']}, "
+            f"{last['seconds']:.0f} s on {last['machine']}",
+            f"{last['test_slot_f1']:.2f}",
+        )
+    if name in CORPORA:
+        figure, issue = CORPORA[name]["anchor"]
+        return model, f"the figure of {issue}, not yet measured by bench/crf_anchor.py", figure
+    return None
+
+
+def describe(name: str, rows: list[dict]) -> str:
+    """What a section says of its data: the known corpora's description, else the sizes
+    and splits its runs saw."""
+    if name in CORPORA:
+        return CORPORA[name]["data"]
+    if not rows:
+        return f"`{name}`"
+    last = rows[-1]
+    valid = "valid" if last.get("valid_split") == "valid" else "valid (a fixed tenth held out)"
+    test = f"{last['test_utterances']:,} test" if last.get("test_utterances") else "no test"
+    return (
+        f"`{name}` ({last.get('train_utterances') or 0:,} train / "
+        f"{last.get('valid_utterances') or 0:,} {valid} / {test})"
+    )
+
+
+def wrap(text: str) -> str:
+    """A paragraph of the doc, wrapped as the ATIS section always was."""
+    return textwrap.fill(text, width=91, break_long_words=False, break_on_hyphens=False)
+
+
+def section(name: str, rows: list[dict], crf_rows: list[dict], command: str) -> str:
+    begin, end = markers(name)
+    title = CORPORA.get(name, {}).get("title", f"`{name}`")
+    # A corpus without a test split (a CSV) has validation figures only.
+    has_test = not rows or any(r.get("test_slot_f1") is not None for r in rows)
+    split = "test split" if has_test else "validation split, no test split"
+    lines = [
+        begin,
+        f"## Accuracy on {title} ({split}, span-level slot F1, conlleval semantics)",
+        "",
+    ]
+    if rows:
+        commands = dict.fromkeys(r.get("command", command) for r in rows)
+        lines += [
+            "Commands (each appends its rows to `bench/results/accuracy.jsonl`;",
+            "`python bench/accuracy.py --only-report` rebuilds this table from it):",
+            *(f"- `{c}`" for c in commands),
+            "",
+        ]
+    scored = (
+        "the test split is scored once per run"
+        if has_test
+        else "there is no test split, so no test figure exists"
+    )
+    lines.append(
+        wrap(
+            f"Data: {describe(name, rows)}. Early stopping and every setting use the "
+            f"validation split only; {scored}. Mean ± sample standard deviation over seeds; "
+            "no pretrained embeddings."
+        )
+    )
+    if rows:
+        machines = "; ".join(sorted({r["machine"] for r in rows}))
+        dates = ", ".join(sorted({r["date"] for r in rows}))
+        lines += [f"Machine: {machines}. Dates: {dates}.", "", table(rows)]
+    else:
+        option = "" if name == DEFAULT_CORPUS else f"--corpus {name} "
+        lines += [
+            "",
+            f"No runs yet: `python bench/accuracy.py {option}--kinds default --ablations "
+            "--seeds 3`\nmakes the first.",
+        ]
+    published = list(CORPORA.get(name, {}).get("published", []))
+    anchor = anchor_row(name, crf_rows)
+    if anchor:
+        published.append(anchor)
+    if published:
+        lines += [
+            "",
+            "Published results on the same test set, and the CRF anchor, for comparison:",
+            "",
+            "| model | source | slot F1 |",
+            "|---|---|---|",
+            *(f"| {model} | {source} | {figure} |" for model, source, figure in published),
+        ]
+    note = CORPORA.get(name, {}).get("published_note")
+    if note:
+        lines += ["", wrap(note)]
+    return "\n".join(lines + [end])
+
+
+def corpus_order(names) -> list[str]:
+    """The known corpora in CORPORA's order (each has a section even before its first
+    run: its published figures and anchor are worth reading), then the others sorted."""
+    names = set(names) | set(CORPORA)
+    return [n for n in CORPORA if n in names] + sorted(names - set(CORPORA))
+
+
+def write_doc(rows, command: str, crf_rows=None) -> None:
+    """Rebuilds every corpus's section of docs/benchmarks.md: one per known corpus and
+    per other corpus with runs or a CRF anchor; a new section goes right after the one
+    before it, so that they stay together."""
+    crf_rows = read_rows(CRF_RESULTS) if crf_rows is None else crf_rows
+    previous_end = None
+    for name in corpus_order([corpus_of(r) for r in rows] + [r["corpus"] for r in crf_rows]):
+        runs = [r for r in rows if corpus_of(r) == name]
+        begin, end = markers(name)
+        replace_section(begin, end, section(name, runs, crf_rows, command), after=previous_end)
+        previous_end = end
+
+
+def replace_section(begin: str, end: str, section: str, after: str | None = None) -> None:
     """Puts `section` (which starts with `begin` and ends with `end`) into
-    docs/benchmarks.md in place of the old one, or at the end of the file."""
+    docs/benchmarks.md in place of the old one, or else right after the marker `after`
+    (when the file has it) or at the end of the file."""
     text = DOC.read_text(encoding="utf-8") if DOC.is_file() else "# Benchmarks\n"
     if begin in text and end in text:
         head, rest = text.split(begin, 1)
         text = head + section + rest.split(end, 1)[1]
+    elif after is not None and after in text:
+        head, rest = text.split(after, 1)
+        text = head + after + "\n\n" + section + rest
     else:
         text = text.rstrip("\n") + "\n\n" + section + "\n"
     DOC.parent.mkdir(parents=True, exist_ok=True)
@@ -279,11 +524,43 @@ def publish(begin: str, end: str, lines: list[str]) -> None:
     print(section)
 
 
+def plan_runs(kinds, directions, ablations, skip_default) -> list[tuple[str, bool, list[str]]]:
+    """(kind, bidirectional, train.py flags) of every configuration asked for."""
+    plan = []
+    for kind in kinds:
+        if kind == "default":
+            if not skip_default:
+                plan.append(("default", True, []))
+            plan += [("default", True, list(ABLATIONS[name])) for name in ablations]
+            continue
+        for direction in directions:
+            if kind == "feedforward" and direction == "bi":
+                continue  # no memory, no direction: the same network
+            plan.append((kind, direction == "bi", []))
+    return plan
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "atis"))
+    p.add_argument(
+        "--corpus",
+        dest="corpora",
+        nargs="+",
+        action="extend",
+        type=resolve_corpus,
+        metavar="NAME|PATH",
+        help="corpora to run on, each a folder name under ../shared/data or a path (default: atis)",
+    )
+    p.add_argument(
+        "--data",
+        dest="corpora",
+        action="append",
+        type=resolve_corpus,
+        metavar="PATH",
+        help="one corpus, as --corpus PATH (kept for older commands)",
+    )
     p.add_argument(
         "--kinds",
         nargs="+",
@@ -312,34 +589,28 @@ def main(argv=None) -> int:
     command = "python bench/accuracy.py " + " ".join(argv if argv is not None else sys.argv[1:])
 
     if not args.only_report:
-        plan = []
-        for kind in args.kinds:
-            if kind == "default":
-                if not args.skip_default:
-                    plan.append(("default", True, None, []))
-                for ablation in args.ablations:
-                    flags = ABLATIONS[ablation]
-                    encoding = flags[1] if flags[0] == "--encoding" else None
-                    plan.append(("default", True, encoding, [] if encoding else flags))
-                continue
-            for direction in args.directions:
-                if kind == "feedforward" and direction == "bi":
-                    continue  # no memory, no direction: the same network
-                plan.append((kind, direction == "bi", None, []))
+        try:
+            corpora = args.corpora or [resolve_corpus(DEFAULT_CORPUS)]
+        except argparse.ArgumentTypeError as error:
+            p.error(str(error))
+        plan = plan_runs(args.kinds, args.directions, args.ablations, args.skip_default)
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        for kind, bidirectional, encoding, flags in plan:
-            for seed in range(args.first_seed, args.first_seed + args.seeds):
-                row = run_one(args.data, kind, bidirectional, encoding, seed, flags + args.extra)
-                row["command"] = command
-                with open(RESULTS, "a", encoding="utf-8") as handle:
-                    handle.write(json.dumps(row) + "\n")
-                print(
-                    f"{label(row)} seed {seed}: valid {row['valid_slot_f1']:.2f} "
-                    f"test {row['test_slot_f1']:.2f} ({row['train_seconds']:.0f} s)",
-                    flush=True,
-                )
-    rows = [json.loads(line) for line in RESULTS.read_text().splitlines() if line.strip()]
-    write_doc(rows, command)
+        for corpus in corpora:
+            if test_folder(corpus.path) is None:
+                print(f"{corpus.name}: no test split, so no test figure exists", flush=True)
+            for kind, bidirectional, flags in plan:
+                for seed in range(args.first_seed, args.first_seed + args.seeds):
+                    row = run_one(corpus, kind, bidirectional, seed, flags + args.extra)
+                    row["command"] = command
+                    with open(RESULTS, "a", encoding="utf-8") as handle:
+                        handle.write(json.dumps(row) + "\n")
+                    test = "-" if row["test_slot_f1"] is None else f"{row['test_slot_f1']:.2f}"
+                    print(
+                        f"{corpus.name}: {label(row)} seed {seed}: valid "
+                        f"{row['valid_slot_f1']:.2f} test {test} ({row['train_seconds']:.0f} s)",
+                        flush=True,
+                    )
+    write_doc(read_rows(RESULTS), command)
     print(f"wrote {DOC}")
     return 0
 

@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from slotkeras.layers.projected_rnn import _check_positive_int
+
 # The pair (a, b) of word ids goes to bucket ((a * _A) % _M + b * _B) % _M % buckets + 1:
 # _M is a prime below 2**31 and _A, _B below it, so every product fits in int64 and
 # the hash is the same on every device and under XLA (no string ops, no overflow).
@@ -49,14 +51,8 @@ class NeighbourPairEmbedding(keras.layers.Layer):
 
     def __init__(self, num_buckets, output_dim, embeddings_initializer="uniform", **kwargs):
         super().__init__(**kwargs)
-        for name, value in (("num_buckets", num_buckets), ("output_dim", output_dim)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(
-                    f"Received an invalid value for argument `{name}`, expected a positive "
-                    f"integer, got {value!r}."
-                )
-        self.num_buckets = num_buckets
-        self.output_dim = output_dim
+        self.num_buckets = _check_positive_int("num_buckets", num_buckets)
+        self.output_dim = _check_positive_int("output_dim", output_dim)
         self.embeddings_initializer = keras.initializers.get(embeddings_initializer)
         self.supports_masking = True
 

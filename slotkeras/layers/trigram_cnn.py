@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from slotkeras.layers.projected_rnn import _check_positive_int
+
 
 @keras.saving.register_keras_serializable(package="slotkeras")
 class TrigramCNN(keras.layers.Layer):
@@ -41,21 +43,10 @@ class TrigramCNN(keras.layers.Layer):
         self, num_buckets, filters, embedding_dim=32, width=3, activation="tanh", **kwargs
     ):
         super().__init__(**kwargs)
-        for name, value in (
-            ("num_buckets", num_buckets),
-            ("filters", filters),
-            ("embedding_dim", embedding_dim),
-            ("width", width),
-        ):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(
-                    f"Received an invalid value for argument `{name}`, expected a positive "
-                    f"integer, got {value!r}."
-                )
-        self.num_buckets = num_buckets
-        self.filters = filters
-        self.embedding_dim = embedding_dim
-        self.width = width
+        self.num_buckets = _check_positive_int("num_buckets", num_buckets)
+        self.filters = _check_positive_int("filters", filters)
+        self.embedding_dim = _check_positive_int("embedding_dim", embedding_dim)
+        self.width = _check_positive_int("width", width)
         self.activation = keras.activations.get(activation)
 
     def build(self, input_shape):
