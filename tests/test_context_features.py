@@ -1,5 +1,7 @@
 """Tests of the per-word context features: neighbour pairs and the ordered-trigram CNN."""
 
+import json
+
 import keras
 import numpy as np
 import pytest
@@ -147,3 +149,23 @@ def test_config_refuses_bad_context_settings(name, value):
 
     with pytest.raises(ConfigError, match=name):
         TrainConfig(**{name: value}).validate()
+
+
+def test_model_with_context_layers_loads_in_a_fresh_process(tmp_path):
+    """train.py, then evaluate.py and predict in processes of their own: the layers are
+    registered by importing the package, not by having built the model."""
+    from conftest import explain, run
+
+    folder = tmp_path / "model"
+    flags = ["--epochs", "1", "--units", "8", "--char-filters", "4", "--pair-buckets", "64"]
+    result = run(["train.py", "--output", folder, "--verbose", "0", *flags])
+    assert result.returncode == 0, explain(result)[-3000:]
+    config = json.loads((folder / "config.json").read_text())
+    assert (config["char_filters"], config["pair_buckets"]) == (4, 64)
+    report = tmp_path / "report.json"
+    result = run(["evaluate.py", "--model", folder, "--report-json", report])
+    assert result.returncode == 0, explain(result)[-3000:]
+    assert json.loads(report.read_text())["num_utterances"] > 0
+    result = run(["-m", "slotkeras", "predict", "--model", folder, "Leave Taipei on Friday?"])
+    assert result.returncode == 0, explain(result)[-3000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1])["text"] == "Leave Taipei on Friday?"
