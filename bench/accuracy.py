@@ -116,6 +116,12 @@ ABLATIONS = {
     "softmax": ["--output-layer", "softmax"],
     "no-feedback": ["--no-slot-intent-feedback"],
     "two-layers": ["--layers", "2"],
+    # Issue 16: the default before it (dropout 0.2, no neighbour pairs), and its parts.
+    "previous-default": ["--dropout", "0.2", "--pair-buckets", "0"],
+    "no-pairs": ["--pair-buckets", "0"],
+    "dropout-0.2": ["--dropout", "0.2"],
+    "char-cnn": ["--char-filters", "64"],
+    "refit": ["--refit"],
 }
 # Flags whose setting the table shows in a column of its own: left out of its "extra
 # flags" column, so that an `--encoding hash` ablation groups with the runs saved before

@@ -52,6 +52,7 @@ VARIANTS = {
     "l2": ("valid", ["--layers", "2"]),
     "hbase": ("heldout", []),
     "hrefit": ("heldout", ["--refit"]),
+    "hr128": ("heldout", ["--refit", "--batch-size", "128"]),
     "hc2": ("heldout", ["--dropout", "0.5", "--pair-buckets", "65536", "--refit"]),
     "hc3": (
         "heldout",

@@ -63,6 +63,13 @@ def default_slot_intent_feedback(model: str) -> bool:
     return model != "feedforward"
 
 
+def default_pair_buckets(model: str) -> int:
+    """Neighbour-pair buckets unless asked: none for the feedforward baseline, whose
+    point is that it sees one word at a time (a pair with the previous word would tell
+    "leave taipei" from "arrive taipei")."""
+    return 0 if model == "feedforward" else 65536
+
+
 def reader_options(source) -> dict:
     """The readers' format and column options from a `TrainConfig` or from parsed
     command-line flags (both name them alike)."""
@@ -100,8 +107,9 @@ class TrainConfig:
     max_trigrams: int = 16  # trigrams kept per word
     char_filters: int = 0  # filters of a CNN over each word's trigrams in order (ordered
     # character features beside the bag of trigrams); 0: none
-    pair_buckets: int = 0  # hash buckets of each word's pairs with its neighbours (the
-    # "bichar" features of Chinese character corpora, word pairs in English); 0: none
+    pair_buckets: int | None = None  # hash buckets of each word's pairs with its
+    # neighbours (the "bichar" features of Chinese character corpora, word pairs in
+    # English); 0: none; None: 65,536, and none for feedforward (default_pair_buckets)
     pair_dim: int = 32  # width of each neighbour pair's embedding
     word_dropout: float = 0.2  # share of training words replaced by "Other" each step, so
     # that the model learns to read unknown words from their trigrams and context
@@ -110,8 +118,8 @@ class TrainConfig:
     bidirectional: bool = True  # forward and backward layers, concatenated
     layers: int = 1  # stacked recurrent layers (more scored no better on validation)
     units: int = 128  # units per layer and direction
-    dropout: float = 0.2  # on word vectors and between layers (as good as 0.3 on
-    # validation, and fewer epochs to the early stop)
+    dropout: float = 0.5  # on word vectors and between layers (with the neighbour pairs,
+    # chosen on the validation splits of three corpora together: docs/benchmarks.md)
     output_layer: str | None = None  # softmax | crf (linear-chain CRF, Viterbi decoding);
     # None: softmax for feedforward, crf for the recurrent kinds (default_output_layer)
     joint_intent: bool = True  # train an intent head when the data has intents
@@ -153,6 +161,8 @@ class TrainConfig:
             self.output_layer = default_output_layer(self.model)
         if self.slot_intent_feedback is None:
             self.slot_intent_feedback = default_slot_intent_feedback(self.model)
+        if self.pair_buckets is None:
+            self.pair_buckets = default_pair_buckets(self.model)
 
     def validate(self) -> TrainConfig:
         """Checks every setting; raises ConfigError naming the first bad one."""

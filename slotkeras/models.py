@@ -10,6 +10,7 @@ from slotkeras.config import (
     OUTPUTS,
     TrainConfig,
     default_output_layer,
+    default_pair_buckets,
     default_slot_intent_feedback,
 )
 from slotkeras.layers.fused_lstm import FusedLSTM
@@ -67,7 +68,7 @@ def build_tagger(
     hash_dim: int = _DEFAULT.hash_dim,
     max_trigrams: int = _DEFAULT.max_trigrams,
     char_filters: int = _DEFAULT.char_filters,
-    pair_buckets: int = _DEFAULT.pair_buckets,
+    pair_buckets: int | None = None,
     pair_dim: int = _DEFAULT.pair_dim,
     dropout: float = _DEFAULT.dropout,
     output: str | None = None,
@@ -104,7 +105,8 @@ def build_tagger(
         char_filters: filters of a CNN over each word's trigrams in order
             (`TrigramCNN`), beside the encoding; 0: none.
         pair_buckets, pair_dim: hash buckets and width of the embeddings of each
-            word's pairs with its neighbours (`NeighbourPairEmbedding`); 0 buckets: none.
+            word's pairs with its neighbours (`NeighbourPairEmbedding`); 0 buckets: none;
+            None: 65,536, and none for "feedforward" (which sees one word at a time).
         dropout: dropout rate on the word vectors and between layers.
         output: "softmax" (per-token) or "crf" (linear-chain CRF, Viterbi decoding);
             None: softmax for "feedforward" (the lecture's baseline), crf otherwise.
@@ -119,6 +121,8 @@ def build_tagger(
     output = default_output_layer(model) if output is None else output
     if slot_intent_feedback is None:
         slot_intent_feedback = default_slot_intent_feedback(model)
+    if pair_buckets is None:
+        pair_buckets = default_pair_buckets(model)
     if encoding not in ENCODINGS:
         raise _invalid("encoding", encoding, f"one of {', '.join(ENCODINGS)}")
     if output not in OUTPUTS:

@@ -27,9 +27,10 @@ def run(*args, check=True):
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """The default model, trained for two epochs on the bundled corpus."""
+    """The default model, trained for three epochs on the bundled corpus (with its
+    dropout of 0.5, two leave it too weak to compare typed with clean text)."""
     folder = tmp_path_factory.mktemp("e2e") / "default"
-    result = run("train.py", "--epochs", "2", "--output", str(folder), "--verbose", "0")
+    result = run("train.py", "--epochs", "3", "--output", str(folder), "--verbose", "0")
     return folder, result
 
 
@@ -43,17 +44,17 @@ def test_train_writes_a_complete_model_folder_and_prints_the_held_out_report(tra
     assert re.search(r"^slot F1 \d+\.\d\d", result.stdout, re.M)
     assert re.search(r"Training on CPU|Training on \d+ GPU", result.stdout)
     config = json.loads((folder / "config.json").read_text())
-    assert config["epochs"] == 2 and config["model"] == "lstm" and config["encoding"] == "both"
+    assert config["epochs"] == 3 and config["model"] == "lstm" and config["encoding"] == "both"
     history = (folder / "history.csv").read_text().splitlines()
     header = history[0].split(",")
     assert history[0].startswith("epoch,") and "val_slot_f1" in header
-    assert len(history) == 3
+    assert len(history) == 4
     metrics = json.loads((folder / "metrics.json").read_text())
-    assert metrics["epochs_trained"] == 2
+    assert metrics["epochs_trained"] == 3
     # The saved model is the best epoch's: its validation figure is the history's best.
     best = max(float(row.split(",")[header.index("val_slot_f1")]) for row in history[1:])
     assert metrics["validation"]["slot_f1"] == pytest.approx(best, abs=1e-6)
-    assert metrics["validation"]["slot_f1"] > 20  # two epochs learn something
+    assert metrics["validation"]["slot_f1"] > 20  # three epochs learn something
     assert config["tokenizer"] == {
         "characters": False, "cjk_characters": False, "keep": [], "marks": []
     }  # fmt: skip
@@ -233,14 +234,14 @@ def test_predict_command_prints_spans_of_the_users_own_text(trained):
             assert text[slot["start"] : slot["end"]] == slot["value"]
             assert not set(slot["value"]) & set("?,.")
             assert 0 < slot["confidence"] <= 1
-    assert len(lines[1]["slots"]) >= 2  # Boston, Denver, Friday: two epochs find some
+    assert len(lines[1]["slots"]) >= 2  # Boston, Denver, Friday: three epochs find some
 
 
 def test_typed_text_tags_as_the_corpus_tokens_do_without_glued_marks(trained):
     """The bundled held-out set typed as people type (sentence case, names
     capitalized, a closing ? or .) and served from raw text: about the same F1 on
     the original words, and no value takes in a mark (bench/typed_text.py runs
-    the same on ATIS; two epochs leave a weaker model, hence the wider margin)."""
+    the same on ATIS; three epochs leave a weaker model, hence the wider margin)."""
     sys.path.insert(0, str(ROOT / "bench"))
     from typed_text import score_typed, typed_utterance
 
