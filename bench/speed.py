@@ -26,6 +26,7 @@ import datetime
 import gc
 import json
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -387,7 +388,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.quick:
         args.epochs, args.full_runs = 2, 0
-    command = "python bench/speed.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "python bench/speed.py " + shlex.join(argv if argv is not None else sys.argv[1:])
 
     if args.training_against is not None:
         flags = args.training_against.split()
