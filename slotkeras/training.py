@@ -79,6 +79,18 @@ def build_compiled_tagger(
     return tagger
 
 
+def _compiled_tagger_for(config: TrainConfig, inputs: TrainingInputs, strategy) -> keras.Model:
+    """`build_compiled_tagger` sized by a run's vocabularies, under its strategy's scope."""
+    with strategy.scope():
+        return build_compiled_tagger(
+            config,
+            len(inputs.tags),
+            inputs.featurizer.vocabulary_size,
+            inputs.num_intents,
+            steps_per_epoch=inputs.steps_per_epoch,
+        )
+
+
 def progress_verbosity(verbose: int) -> int:
     """Keras verbosity: the progress bar (1) becomes one line per epoch (2) when the
     output is not a terminal, so logs hold epochs, not thousands of bar updates."""
@@ -131,14 +143,7 @@ def train(config: TrainConfig, log=print, splits: Splits | None = None) -> dict:
     )
 
     # --- the model, from the checkpoint of an interrupted run when there is one ---
-    with strategy.scope():
-        tagger = build_compiled_tagger(
-            config,
-            len(inputs.tags),
-            inputs.featurizer.vocabulary_size,
-            inputs.num_intents,
-            steps_per_epoch=inputs.steps_per_epoch,
-        )
+    tagger = _compiled_tagger_for(config, inputs, strategy)
     if config.jit_compile:
         compiled = "on (seeded, not bit-for-bit reproducible)" if tagger.jit_compile else "off"
         log(f"XLA compilation: {compiled}")
@@ -225,14 +230,7 @@ def _refit(config: TrainConfig, splits: Splits, strategy, epochs: int):
     seed_everything(config)
     both = Splits(splits.train + splits.valid, splits.valid, splits.test, splits.test_source)
     inputs = training_inputs(config, both, replicas=strategy.num_replicas_in_sync)
-    with strategy.scope():
-        tagger = build_compiled_tagger(
-            config,
-            len(inputs.tags),
-            inputs.featurizer.vocabulary_size,
-            inputs.num_intents,
-            steps_per_epoch=inputs.steps_per_epoch,
-        )
+    tagger = _compiled_tagger_for(config, inputs, strategy)
     dataset = inputs.train_from(0)
     distributed.prepare_distributed_fit(tagger, dataset, strategy)
     tagger.fit(
