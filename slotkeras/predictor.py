@@ -108,7 +108,10 @@ def make_decoder(model: keras.Model, num_intents: int, probabilities: bool = Fal
         slots = outputs["slots"]
         if outside is not None:
             slots = _force_outside(slots, outside(inputs) & mask, crf is not None)
-        if crf is not None:
+        distribution = slots
+        if crf is not None and probabilities:
+            tag_ids, distribution = crf.decode_with_marginals(slots, mask)
+        elif crf is not None:
             tag_ids = crf.decode(slots, mask)
         else:
             tag_ids = tf.argmax(slots, axis=-1, output_type=tf.int32)
@@ -124,7 +127,6 @@ def make_decoder(model: keras.Model, num_intents: int, probabilities: bool = Fal
             intents = (tf.zeros([batch], tf.int32), tf.ones([batch], tf.float32))
         if not probabilities:
             return (tag_ids, *intents)
-        distribution = crf.marginals(slots, mask) if crf is not None else slots
         chosen = tf.gather(tf.cast(distribution, tf.float32), tag_ids, batch_dims=2)
         return (tag_ids, tf.where(mask, chosen, tf.zeros_like(chosen)), *intents)
 

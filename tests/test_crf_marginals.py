@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from slotkeras.layers.crf import CRF, SMALL_BATCH
+from slotkeras.layers.crf import CRF, PRUNE_CANDIDATES, SMALL_BATCH
 
 
 def brute_force_marginals(emissions, mask, transitions, start, end):
@@ -65,3 +65,37 @@ def test_marginals_stay_finite_with_large_scores_and_run_in_a_graph():
     got = graph(emissions, tf.ones([2, 30], tf.bool)).numpy()
     assert np.all(np.isfinite(got))
     np.testing.assert_allclose(got.sum(-1), 1.0, atol=1e-5)
+
+
+# Few tags take the full Viterbi step; more than 2 * PRUNE_CANDIDATES take the pruned
+# one on batches larger than SMALL_BATCH, with backpointers instead of carried paths.
+@pytest.mark.parametrize("tags", [3, 2 * PRUNE_CANDIDATES + 5])
+@pytest.mark.parametrize("batch", [1, SMALL_BATCH + 3])
+def test_decode_with_marginals_is_decode_and_marginals_in_one_loop(tags, batch):
+    rng = np.random.default_rng(tags + batch)
+    crf = CRF(tags)
+    crf.build((None, None, tags))
+    for weight in crf.weights:
+        weight.assign(rng.normal(0, 2.0, weight.shape))
+    time = 6
+    emissions = rng.normal(0, 3.0, (batch, time, tags)).astype("float32")
+    lengths = rng.integers(1, time + 1, batch)
+    lengths[-1] = time
+    if batch > 1:
+        lengths[0] = 0  # no real token at all
+    mask = np.arange(time)[None] < lengths[:, None]  # right padding
+    graph = tf.function(
+        crf.decode_with_marginals,
+        input_signature=[tf.TensorSpec([None, None, tags]), tf.TensorSpec([None, None], tf.bool)],
+    )
+    got_tags, got_marginals = (x.numpy() for x in graph(emissions, mask))
+    np.testing.assert_array_equal(got_tags, crf.decode(emissions, mask).numpy())
+    if tags <= 3:
+        weights = [w.numpy().astype(np.float64) for w in crf.weights]
+        expected = brute_force_marginals(emissions.astype(np.float64), mask, *weights)
+    else:
+        expected = crf.marginals(emissions, mask).numpy()
+    np.testing.assert_allclose(got_marginals, expected, atol=2e-6)
+    assert np.all(got_marginals[~mask] == 0)
+    empty = graph(np.zeros((2, 0, tags), "float32"), np.zeros((2, 0), bool))
+    assert [tuple(x.shape) for x in empty] == [(2, 0), (2, 0, tags)]
