@@ -3,6 +3,7 @@
 import numbers
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import initializers
 
@@ -22,6 +23,8 @@ def _check_positive_int(name, value):
 PRUNE_CANDIDATES = 8
 # Batches of at most this many sequences take the full Viterbi step, not the pruned one.
 SMALL_BATCH = 4
+# Time steps per iteration of `decode_with_marginals`'s loop.
+UNROLL = 2
 
 
 def _max_plus(delta, transitions):
@@ -424,24 +427,50 @@ class CRF(keras.layers.Layer):
         emissions, mask, transitions, start, end = self._prepare(emissions, mask)
         n = self.num_tags
         width = tf.shape(emissions)[0]
-        # One step at least, so that the first step can be taken before the loop.
-        missing = tf.maximum(1 - width, 0)
+        # One step at least, so that the first step can be taken before the loop, and
+        # whole iterations after it.
+        missing = 1 + (tf.maximum(width, 1) - 1 + UNROLL - 1) // UNROLL * UNROLL - width
         emissions = tf.pad(emissions, [[0, missing], [0, 0], [0, 0]])
         mask = tf.pad(mask, [[0, missing], [0, 0]])
         steps, batch = tf.shape(emissions)[0], tf.shape(emissions)[1]
         lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=0)
+        # Made in the loop's body as a constant, not captured: each tensor a while
+        # loop captures costs a few ops at every iteration.
+        chain_sums = np.kron(np.eye(2, dtype="float32"), np.ones([n, n], "float32"))
+        if prune:
+            # On batches, a gather with the reversed indices is cheaper than
+            # ReverseSequence, and a sum per chain than a product with a matrix of ones.
+            time = tf.range(steps)[:, None]
+            reversed_time = tf.where(time < lengths[None], lengths[None] - 1 - time, time)
+            reversed_index = tf.stack(
+                [reversed_time, tf.broadcast_to(tf.range(batch)[None], tf.shape(reversed_time))], -1
+            )
+
+            def reverse_within_lengths(x):
+                return tf.gather_nd(x, reversed_index)
+
+            def normalize(state):
+                chains = tf.reshape(state, [-1, 2, n])
+                total = tf.reduce_sum(chains, axis=-1, keepdims=True)
+                return tf.reshape(tf.math.divide_no_nan(chains, total), [-1, 2 * n])
+        else:
+
+            def reverse_within_lengths(x):
+                return tf.reverse_sequence(x, lengths, seq_axis=0, batch_axis=1)
+
+            def normalize(state):
+                return tf.math.divide_no_nan(state, tf.matmul(state, tf.constant(chain_sums)))
+
         # The backward chain is the forward chain of each sequence reversed within
         # its length, so both start at step 0 and run over real tokens first; past
         # a sequence's end they go on over padding, which nothing reads. The two
         # chains are one state of 2 x tags through one block-diagonal matrix (see
         # `marginals`), rescaled at every step to sum 1 per chain: a product with a
         # block-diagonal matrix of ones gives each element its chain's sum.
-        halves = tf.stack(
-            [emissions, tf.reverse_sequence(emissions, lengths, seq_axis=0, batch_axis=1)], 2
-        )  # [t, b, 2, n]
+        halves = tf.stack([emissions, reverse_within_lengths(emissions)], 2)  # [t, b, 2, n]
         weights = tf.exp(halves - tf.reduce_max(halves, axis=-1, keepdims=True))
         exp_transitions = tf.exp(transitions - tf.reduce_max(transitions))
-        zeros, ones = tf.zeros([n, n]), tf.ones([n, n])
+        zeros = tf.zeros([n, n])
         matrix = tf.concat(
             [
                 tf.concat([exp_transitions, zeros], 1),
@@ -449,13 +478,23 @@ class CRF(keras.layers.Layer):
             ],
             0,
         )
-        chain_sums = tf.concat([tf.concat([ones, zeros], 1), tf.concat([zeros, ones], 1)], 0)
-        flat_weights = tf.reshape(weights, [steps, batch, 2 * n])
+        # Each step's inputs as one tensor, for the same reason: emission, weights, real.
+        packed = tf.concat(
+            [
+                emissions,
+                tf.reshape(weights, [steps, batch, 2 * n]),
+                tf.cast(mask, tf.float32)[..., None],
+            ],
+            axis=-1,
+        )
+        # Read from a TensorArray: fewer ops than slicing a tensor at a loop index.
+        inputs = tf.TensorArray(tf.float32, size=steps, element_shape=[None, 3 * n + 1])
+        inputs = inputs.unstack(packed)
         first = tf.stack([start, end])[None] + halves[0]
         first = tf.exp(first - tf.reduce_max(first, axis=-1, keepdims=True))
         first = tf.reshape(first, [-1, 2 * n])
         # A chain whose sum underflows to 0 stays 0 (and its marginals 0), no NaN.
-        first = tf.math.divide_no_nan(first, tf.matmul(first, chain_sums))
+        first = normalize(first)
         identity = tf.broadcast_to(tf.range(n, dtype=tf.int32)[None], [batch, n])
         column_max = tf.reduce_max(transitions, axis=0) if prune else None
         if prune:  # backpointers of every step
@@ -466,22 +505,27 @@ class CRF(keras.layers.Layer):
         last_step = identity[:, :, None]
 
         def step(t, delta, history, state, states):
-            is_real = mask[t][:, None]
-            if prune:
-                best, best_prev = _pruned_max_plus(delta, transitions, column_max)
-            else:
-                best, best_prev = _max_plus(delta, transitions)
-            delta = tf.where(is_real, best + emissions[t], delta)
-            backpointer = tf.where(is_real, best_prev, identity)
-            if prune:
-                history = history.write(t, backpointer)
-            else:
-                history = tf.concat(
-                    [tf.gather(history, backpointer, batch_dims=1), last_step], axis=2
-                )
-            state = tf.matmul(state, matrix) * flat_weights[t]
-            state = tf.math.divide_no_nan(state, tf.matmul(state, chain_sums))
-            return t + 1, delta, history, state, states.write(t, state)
+            # UNROLL steps per iteration: a loop's own ops, a few per loop variable
+            # and captured tensor, run once per iteration.
+            for u in [t + k for k in range(UNROLL)]:
+                emission, weight, real = tf.split(inputs.read(u), [n, 2 * n, 1], axis=-1)
+                is_real = real > 0
+                if prune:
+                    best, best_prev = _pruned_max_plus(delta, transitions, column_max)
+                else:
+                    best, best_prev = _max_plus(delta, transitions)
+                delta = tf.where(is_real, best + emission, delta)
+                backpointer = tf.where(is_real, best_prev, tf.range(n))
+                if prune:
+                    history = history.write(u, backpointer)
+                else:
+                    history = tf.concat(
+                        [tf.gather(history, backpointer, batch_dims=1), last_step], axis=2
+                    )
+                state = tf.matmul(state, matrix) * weight
+                state = normalize(state)
+                states = states.write(u, state)
+            return t + UNROLL, delta, history, state, states
 
         states = tf.TensorArray(tf.float32, size=steps, element_shape=[None, 2 * n])
         _, delta, history, _, states = tf.while_loop(
@@ -504,12 +548,7 @@ class CRF(keras.layers.Layer):
         tags = tf.where(tf.transpose(mask, [1, 0]), tags, tf.zeros_like(tags))
         states = tf.reshape(states.stack(), [steps, batch, 2, n])
         # Reversed, the backward chain's weights include each token's own emission.
-        backward = tf.reverse_sequence(
-            tf.math.divide_no_nan(states[:, :, 1], weights[:, :, 1]),
-            lengths,
-            seq_axis=0,
-            batch_axis=1,
-        )
+        backward = reverse_within_lengths(tf.math.divide_no_nan(states[:, :, 1], weights[:, :, 1]))
         product = states[:, :, 0] * backward
         marginals = tf.math.divide_no_nan(product, tf.reduce_sum(product, axis=-1, keepdims=True))
         marginals = tf.where(mask[:, :, None], marginals, 0.0)
