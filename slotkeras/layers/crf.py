@@ -3,7 +3,6 @@
 import numbers
 
 import keras
-import numpy as np
 import tensorflow as tf
 from keras import initializers
 
@@ -434,12 +433,9 @@ class CRF(keras.layers.Layer):
         mask = tf.pad(mask, [[0, missing], [0, 0]])
         steps, batch = tf.shape(emissions)[0], tf.shape(emissions)[1]
         lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=0)
-        # Made in the loop's body as a constant, not captured: each tensor a while
-        # loop captures costs a few ops at every iteration.
-        chain_sums = np.kron(np.eye(2, dtype="float32"), np.ones([n, n], "float32"))
         if prune:
             # On batches, a gather with the reversed indices is cheaper than
-            # ReverseSequence, and a sum per chain than a product with a matrix of ones.
+            # ReverseSequence.
             time = tf.range(steps)[:, None]
             reversed_time = tf.where(time < lengths[None], lengths[None] - 1 - time, time)
             reversed_index = tf.stack(
@@ -448,25 +444,23 @@ class CRF(keras.layers.Layer):
 
             def reverse_within_lengths(x):
                 return tf.gather_nd(x, reversed_index)
-
-            def normalize(state):
-                chains = tf.reshape(state, [-1, 2, n])
-                total = tf.reduce_sum(chains, axis=-1, keepdims=True)
-                return tf.reshape(tf.math.divide_no_nan(chains, total), [-1, 2 * n])
         else:
 
             def reverse_within_lengths(x):
                 return tf.reverse_sequence(x, lengths, seq_axis=0, batch_axis=1)
 
-            def normalize(state):
-                return tf.math.divide_no_nan(state, tf.matmul(state, tf.constant(chain_sums)))
+        def normalize(state):
+            """`state` `[batch, 2 * tags]` rescaled to sum 1 per chain. A chain whose
+            sum underflows to 0 stays 0 (and its marginals 0), not NaN."""
+            chains = tf.reshape(state, [-1, 2, n])
+            total = tf.reduce_sum(chains, axis=-1, keepdims=True)
+            return tf.reshape(tf.math.divide_no_nan(chains, total), [-1, 2 * n])
 
         # The backward chain is the forward chain of each sequence reversed within
         # its length, so both start at step 0 and run over real tokens first; past
         # a sequence's end they go on over padding, which nothing reads. The two
         # chains are one state of 2 x tags through one block-diagonal matrix (see
-        # `marginals`), rescaled at every step to sum 1 per chain: a product with a
-        # block-diagonal matrix of ones gives each element its chain's sum.
+        # `marginals`), rescaled at every step to sum 1 per chain.
         halves = tf.stack([emissions, reverse_within_lengths(emissions)], 2)  # [t, b, 2, n]
         weights = tf.exp(halves - tf.reduce_max(halves, axis=-1, keepdims=True))
         exp_transitions = tf.exp(transitions - tf.reduce_max(transitions))
@@ -493,7 +487,6 @@ class CRF(keras.layers.Layer):
         first = tf.stack([start, end])[None] + halves[0]
         first = tf.exp(first - tf.reduce_max(first, axis=-1, keepdims=True))
         first = tf.reshape(first, [-1, 2 * n])
-        # A chain whose sum underflows to 0 stays 0 (and its marginals 0), no NaN.
         first = normalize(first)
         identity = tf.broadcast_to(tf.range(n, dtype=tf.int32)[None], [batch, n])
         column_max = tf.reduce_max(transitions, axis=0) if prune else None
