@@ -99,3 +99,15 @@ def test_decode_with_marginals_is_decode_and_marginals_in_one_loop(tags, batch):
     assert np.all(got_marginals[~mask] == 0)
     empty = graph(np.zeros((2, 0, tags), "float32"), np.zeros((2, 0), bool))
     assert [tuple(x.shape) for x in empty] == [(2, 0), (2, 0, tags)]
+
+
+def test_marginals_of_no_time_steps_are_empty_eagerly_and_in_a_graph():
+    crf = CRF(4)
+    crf.build((None, None, 4))
+    emissions, mask = np.zeros((2, 0, 4), "float32"), np.zeros((2, 0), bool)
+    graph = tf.function(
+        crf.marginals,
+        input_signature=[tf.TensorSpec([None, None, 4]), tf.TensorSpec([None, None], tf.bool)],
+    )
+    for marginals in (crf.marginals, graph):
+        assert tuple(marginals(emissions, mask).shape) == (2, 0, 4)

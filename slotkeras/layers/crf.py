@@ -320,6 +320,12 @@ class CRF(keras.layers.Layer):
         """
         emissions, mask, transitions, start, end = self._prepare(emissions, mask)
         n = self.num_tags
+        # One step at least: an empty TensorArray of unknown element shape cannot be
+        # stacked. The padding step is masked and cut off again.
+        width = tf.shape(emissions)[0]
+        missing = tf.maximum(1 - width, 0)
+        emissions = tf.pad(emissions, [[0, missing], [0, 0], [0, 0]])
+        mask = tf.pad(mask, [[0, missing], [0, 0]])
         # The backward pass is the forward pass of the time-reversed chain (transposed
         # transitions, start and end swapped). Both run in one loop as one state of
         # 2 x tags, through one block-diagonal matrix: one plain matrix product a
@@ -372,7 +378,7 @@ class CRF(keras.layers.Layer):
         product = forward * backward
         marginals = product / (tf.reduce_sum(product, axis=-1, keepdims=True) + tiny)
         marginals = tf.where(mask[:, :, None], marginals, 0.0)
-        return tf.transpose(marginals, [1, 0, 2])
+        return tf.transpose(marginals, [1, 0, 2])[:, :width]
 
     def decode(self, emissions, mask=None):
         """Most likely tag sequence of each example (Viterbi).
