@@ -141,6 +141,8 @@ def test_only_the_chief_writes_and_its_model_folder_serves(two_workers):
     assert weights_digest(SlotFiller.load(folder).model) == digests(outputs)[0]
 
 
+# Slow: over half a minute; .ci/run runs it after the default suite.
+@pytest.mark.slow
 def test_the_worker_follows_the_chief_when_resuming(tmp_path):
     """Both workers killed after a checkpoint, the worker's scratch folder lost (a
     replaced machine): the same command resumes both from the chief's checkpoint and
@@ -250,6 +252,8 @@ def run_mirrored(folder: Path, config: dict, mode: str) -> tuple[str, dict | Non
     return result.stdout, json.loads(result.stdout.strip().splitlines()[-1])
 
 
+# Slow: over half a minute; .ci/run runs it after the default suite.
+@pytest.mark.slow
 def test_mirrored_strategy_with_two_replicas_trains_and_resumes(tmp_path):
     """The single-machine path (`--strategy mirrored` on a 2-GPU machine), with two
     logical CPU devices: variable-length buckets split across two replicas, and a run
