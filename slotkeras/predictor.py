@@ -110,6 +110,7 @@ def make_decoder(model: keras.Model, num_intents: int, probabilities: bool = Fal
             slots = _force_outside(slots, outside(inputs) & mask, crf is not None)
         distribution = slots
         if crf is not None and probabilities:
+            # The mask is the padding after each utterance's tokens: right padding.
             tag_ids, distribution = crf.decode_with_marginals(slots, mask)
         elif crf is not None:
             tag_ids = crf.decode(slots, mask)
