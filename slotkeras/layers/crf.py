@@ -478,7 +478,9 @@ class CRF(keras.layers.Layer):
             ],
             0,
         )
-        # Each step's inputs as one tensor, for the same reason: emission, weights, real.
+        # Each step's inputs (emission, weights, real) as one tensor read from one
+        # TensorArray: every tensor a while loop captures costs a few ops at each
+        # iteration, and a read costs fewer than slicing a tensor at a loop index.
         packed = tf.concat(
             [
                 emissions,
@@ -487,7 +489,6 @@ class CRF(keras.layers.Layer):
             ],
             axis=-1,
         )
-        # Read from a TensorArray: fewer ops than slicing a tensor at a loop index.
         inputs = tf.TensorArray(tf.float32, size=steps, element_shape=[None, 3 * n + 1])
         inputs = inputs.unstack(packed)
         first = tf.stack([start, end])[None] + halves[0]
