@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from slotkeras import features
 from slotkeras.data import iob_spans
+from slotkeras.layers.prepared import PreparedWeights
 from slotkeras.model_folder import ModelFolderError, read_model_folder
 from slotkeras.tokenizer import Tokenizer
 
@@ -158,10 +159,19 @@ class SlotFiller:
         self.intents = list(intents)
         self.config = config
         self.tokenizer = Tokenizer.from_config(config.get("tokenizer"))
-        # The decoder of pre-tokenized input and of the serving function alike.
-        self.decode = make_decoder(
+        # Weights in the layouts inference reads, laid out once from the trained
+        # weights (a model trained on afterwards needs a new SlotFiller).
+        self.prepared = PreparedWeights(model)
+        decode = make_decoder(
             model, len(self.intents), probabilities=True, outside=self.tokenizer.unseen_marks
         )
+
+        def prepared_decode(tokens):
+            with self.prepared.scope():
+                return decode(tokens)
+
+        # The decoder of pre-tokenized input and of the serving function alike.
+        self.decode = prepared_decode
         self._decode = tf.function(
             self.decode,
             input_signature=[tf.TensorSpec([None, None], tf.string)],
@@ -346,6 +356,7 @@ def export_saved_model(
     load it as well as `tf.saved_model.load` does."""
     archive = keras.export.ExportArchive()
     archive.track(filler.model)
+    archive.track(filler.prepared)
     archive.add_endpoint(
         "serve",
         serving_function(filler, chunk_size),

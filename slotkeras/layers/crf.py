@@ -6,6 +6,8 @@ import keras
 import tensorflow as tf
 from keras import initializers
 
+from slotkeras.layers.prepared import prepared
+
 
 def _check_positive_int(name, value):
     """Returns `value` as an `int`, raising a Keras-style error unless positive."""
@@ -240,6 +242,26 @@ class CRF(keras.layers.Layer):
         )
         return config
 
+    def prepared_weights(self) -> dict:
+        """The marginals' block matrix (`_chain_matrix`): laid out once for serving
+        (`slotkeras.layers.prepared`), not at every call."""
+        return {"chain_matrix": self._chain_matrix()}
+
+    def _chain_matrix(self):
+        """`[[E, 0], [0, E^T]]` with `E = exp(transitions - max)`: the forward chain
+        and the backward one (the forward chain of the reversed sequence) through
+        one matrix product a step."""
+        transitions = tf.cast(tf.convert_to_tensor(self.transitions), tf.float32)
+        exp_transitions = tf.exp(transitions - tf.reduce_max(transitions))
+        zeros = tf.zeros_like(exp_transitions)
+        return tf.concat(
+            [
+                tf.concat([exp_transitions, zeros], 1),
+                tf.concat([zeros, tf.transpose(exp_transitions)], 1),
+            ],
+            0,
+        )
+
     def _prepare(self, emissions, mask):
         """Float32 time-major emissions and mask, plus the weights as tensors."""
         emissions = tf.convert_to_tensor(emissions)
@@ -335,15 +357,7 @@ class CRF(keras.layers.Layer):
         # step: a product, a sum and a division, where log-sum-exp takes twice the ops.
         scores = tf.concat([emissions, tf.reverse(emissions, [0])], axis=-1)  # [t, b, 2n]
         real = tf.stack([mask, tf.reverse(mask, [0])], axis=-1)  # [t, b, 2]
-        exp_transitions = tf.exp(transitions - tf.reduce_max(transitions))
-        zeros = tf.zeros([n, n])
-        matrix = tf.concat(
-            [
-                tf.concat([exp_transitions, zeros], 1),
-                tf.concat([zeros, tf.transpose(exp_transitions)], 1),
-            ],
-            0,
-        )
+        matrix = prepared(self, "chain_matrix", self._chain_matrix)
         steps, batch = tf.shape(scores)[0], tf.shape(scores)[1]
         halves = tf.reshape(scores, [steps, batch, 2, n])
         weights = tf.exp(halves - tf.reduce_max(halves, axis=-1, keepdims=True))
@@ -469,15 +483,7 @@ class CRF(keras.layers.Layer):
         # `marginals`), rescaled at every step to sum 1 per chain.
         halves = tf.stack([emissions, reverse_within_lengths(emissions)], 2)  # [t, b, 2, n]
         weights = tf.exp(halves - tf.reduce_max(halves, axis=-1, keepdims=True))
-        exp_transitions = tf.exp(transitions - tf.reduce_max(transitions))
-        zeros = tf.zeros([n, n])
-        matrix = tf.concat(
-            [
-                tf.concat([exp_transitions, zeros], 1),
-                tf.concat([zeros, tf.transpose(exp_transitions)], 1),
-            ],
-            0,
-        )
+        matrix = prepared(self, "chain_matrix", self._chain_matrix)
         # Each step's inputs (emission, weights, real) as one tensor read from one
         # TensorArray: every tensor a while loop captures costs a few ops at each
         # iteration, and a read costs fewer than slicing a tensor at a loop index.

@@ -3,6 +3,8 @@
 import keras
 import tensorflow as tf
 
+from slotkeras.layers.prepared import prepared
+
 # Batches of at most this many sequences take the fused op: it wins on a single
 # utterance, while on larger batches Keras' loop, which multiplies whole batches, is as
 # fast or faster (docs/benchmarks.md).
@@ -41,6 +43,14 @@ class FusedLSTM(keras.layers.LSTM):
         >>> layer(np.ones((2, 5, 3)), mask=np.arange(5) < [[5], [2]]).shape
         (2, 5, 8)
     """
+
+    def prepared_weights(self) -> dict:
+        """The fused op's weight matrix, kernel over recurrent kernel: laid out
+        once for serving (`slotkeras.layers.prepared`), not at every call."""
+        return {"fused_kernel": self._fused_kernel()}
+
+    def _fused_kernel(self):
+        return tf.concat([self.cell.kernel, self.cell.recurrent_kernel], axis=0)
 
     def _fusable(self, sequences, training) -> bool:
         cell = self.cell
@@ -96,7 +106,7 @@ class FusedLSTM(keras.layers.LSTM):
             x=tf.transpose(sequences, [1, 0, 2]),
             cs_prev=c0,
             h_prev=h0,
-            w=tf.concat([cell.kernel, cell.recurrent_kernel], axis=0),
+            w=prepared(self, "fused_kernel", self._fused_kernel),
             wci=no_peephole,
             wcf=no_peephole,
             wco=no_peephole,
