@@ -273,7 +273,10 @@ class SlotFiller:
 
 # Batches of more than this many utterances are served in chunks of this many,
 # sorted by length, each padded to its own longest utterance rather than the batch's.
-SERVE_CHUNK = 32
+# Smaller chunks pad less, larger ones run the per-step ops of the LSTM and CRF loops
+# fewer times; with the marginals' ops in the CRF loop, 64 served batches of 256
+# faster than 32 or 128 (docs/benchmarks.md).
+SERVE_CHUNK = 64
 
 
 def decode_in_chunks(decode, tokens, chunk_size: int):
