@@ -340,7 +340,7 @@ class CRF(keras.layers.Layer):
             float32 tensor `[batch, time, num_tags]`: each real token's row sums to
             1, masked positions are 0.
         """
-        emissions, mask, transitions, start, end = self._prepare(emissions, mask)
+        emissions, mask, _, start, end = self._prepare(emissions, mask)
         n = self.num_tags
         # One step at least: an empty TensorArray of unknown element shape cannot be
         # stacked. The padding step is masked and cut off again.

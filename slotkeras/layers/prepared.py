@@ -55,6 +55,8 @@ class PreparedWeights(keras.layers.Layer):
     def __init__(self, model: keras.Model, **kwargs):
         super().__init__(trainable=False, **kwargs)
         values = {}
+        # Every layer at any depth, the LSTMs inside `Bidirectional` included, which
+        # `model.layers` does not list (Keras 3 has no public walk).
         for layer in model._flatten_layers(include_self=False, recursive=True):
             for name, value in getattr(layer, "prepared_weights", dict)().items():
                 variable = self.add_weight(
