@@ -1,8 +1,8 @@
 """PreparedWeights: weight layouts computed once for serving, read inside its scope.
 
 The layers must give the same results from the prepared variables as from their
-live weights, must really read the prepared ones inside the scope (changing them
-changes the output there and nowhere else). That the export carries them, restored
+live weights, and must really read the prepared ones inside the scope: changing them
+changes the output there and nowhere else. That the export carries them, restored
 as TensorFlow Serving restores variables, tests/test_serving.py checks: a session
 run fails on a variable that its saver does not restore."""
 
