@@ -49,6 +49,7 @@ VARIANTS = {
     "u256": ("valid", ["--units", "256"]),
     "lr5": ("valid", ["--learning-rate", "0.005"]),
     "wd0": ("valid", ["--word-dropout", "0.05"]),
+    "wd3": ("valid", ["--word-dropout", "0.3"]),
     "l2": ("valid", ["--layers", "2"]),
     "hbase": ("heldout", []),
     "hrefit": ("heldout", ["--refit"]),
