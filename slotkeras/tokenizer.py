@@ -22,9 +22,11 @@ ops only, so TensorFlow Serving needs no custom op library.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import tensorflow as tf
 
 # What `str.isspace()` is true for: the readers split training text with `str.split()`.
@@ -36,8 +38,8 @@ CJK_RANGES = (
     (0x4E00, 0x9FFF),  # CJK Unified Ideographs
     (0xAC00, 0xD7AF),  # Hangul syllables
     (0xF900, 0xFAFF),  # CJK Compatibility Ideographs
-    (0x20000, 0x3FFFF),  # Supplementary Ideographic Planes
 )
+SUPPLEMENTARY_CJK = (0x20000, 0x3FFFF)  # Supplementary Ideographic Planes
 # Punctuation of CJK text: a token of its own wherever CJK characters are.
 CJK_PUNCTUATION_RANGES = (
     (0x3000, 0x303F),  # CJK symbols and punctuation (U+3000, a space, stays a space)
@@ -50,6 +52,11 @@ CJK_PUNCTUATION_RANGES = (
 MARKS = "?!.,;:\"'()[]{}«»“”‘’„‚‹›¿¡…？！。，、；：（）［］｛｝「」『』【】〈〉《》"
 # Share of single-character training tokens above which a corpus is character-level.
 CHARACTER_LEVEL = 0.95
+# Bits of `_class_table`: the classes of the code points below `BMP_END`.
+SPACE, MARK, SOLO = 1, 2, 4
+BMP_END = 0x10000
+# What the decoder puts for invalid UTF-8: a surrogate, which valid UTF-8 cannot hold.
+INVALID = 0xD800
 # Edge marks tried, fewest first, as the ones that belong to a lexicon word
 # ("St.?" -> "St." "?"): (leading, trailing) counts peeled before the lookup.
 PEELS = ((0, 0), (0, 1), (1, 0), (1, 1), (0, 2), (2, 0), (1, 2), (2, 1), (2, 2), (0, 3))
@@ -57,7 +64,7 @@ PEELS = ((0, 0), (0, 1), (1, 0), (1, 1), (0, 2), (2, 0), (1, 2), (2, 1), (2, 2),
 
 def is_cjk(char: str) -> bool:
     code = ord(char)
-    return any(lo <= code <= hi for lo, hi in CJK_RANGES)
+    return any(lo <= code <= hi for lo, hi in (*CJK_RANGES, SUPPLEMENTARY_CJK))
 
 
 def has_edge_mark(token: str) -> bool:
@@ -140,62 +147,56 @@ class Tokenizer:
 
     def tokenize(self, texts: tf.Tensor) -> dict:
         """`tokens`, `starts` and `ends` of a 1-D string tensor of utterances."""
-        texts = tf.strings.unicode_transcode(
-            tf.convert_to_tensor(texts, tf.string), "UTF-8", "UTF-8", errors="replace"
-        )
-        chunks = self._chunks(texts)
+        texts, codes, splits = _decode(tf.convert_to_tensor(texts, tf.string))
+        chunks = self._chunks(codes, splits)
         leading, trailing = self._peel(texts, chunks)
         return _tokens(texts, chunks, leading, trailing)
 
-    def _chunks(self, texts):
+    def _chunks(self, flat, splits):
         """Runs of characters between whitespace, each CJK character (or each
-        character) a run of its own: row, start, length and edge-mark counts."""
-        codes = tf.strings.unicode_decode(texts, "UTF-8")
-        flat = codes.flat_values
-        # Each character's row by a sorted search of the row ends (RaggedTensor's
-        # value_rowids takes dozens of ops, a served utterance's time is mostly ops).
-        splits = tf.cast(codes.row_splits, tf.int32)
-        index = tf.range(tf.size(flat))
-        rows = tf.searchsorted(splits[1:], index, side="right")
-        positions = index - tf.gather(splits, rows)
-        space = _member(flat, WHITESPACE)
+        character) a run of its own: row, start, length and edge-mark counts.
+
+        `flat` are the batch's code points one after another, `splits` where each
+        utterance begins. Positions are kept in that flat numbering until the
+        chunks are known, so that only the chunks, not the characters, are
+        located in their utterances."""
+        classes = tf.gather(_class_table(self.cjk_characters), tf.minimum(flat, BMP_END))
+        space, mark = _has(classes, SPACE), _has(classes, MARK)
         if self.characters:
             solo = tf.logical_not(space)
         elif self.cjk_characters:
-            ranges = CJK_RANGES + CJK_PUNCTUATION_RANGES
-            solo = tf.logical_and(_in_ranges(flat, ranges), tf.logical_not(space))
+            # The table covers the Basic Multilingual Plane; the ideographs above it
+            # are one range.
+            above = tf.logical_and(flat >= SUPPLEMENTARY_CJK[0], flat <= SUPPLEMENTARY_CJK[1])
+            solo = tf.logical_or(_has(classes, SOLO), above)
         else:
             solo = tf.zeros_like(space)
-        first = tf.equal(positions, 0)
+        size = tf.size(flat)
+        # Each utterance's first character, by its offset (empty ones add to the
+        # same place or to the end, which is cut off).
+        first = tf.scatter_nd(splits[:-1, None], tf.ones_like(splits[:-1]), size[None] + 1)
+        first = first[:-1] > 0
         after_space = tf.logical_or(first, _shifted(space, True))
         after_solo = tf.logical_and(tf.logical_not(first), _shifted(solo, False))
         begins = tf.logical_and(
             tf.logical_not(space), tf.logical_or(tf.logical_or(after_space, solo), after_solo)
         )
-        kept = tf.where(tf.logical_not(space))[:, 0]
+        kept = tf.cast(tf.where(tf.logical_not(space))[:, 0], tf.int32)
         chunk_of = tf.gather(tf.cumsum(tf.cast(begins, tf.int32)) - 1, kept)
-        mark = tf.gather(_member(flat, tuple(ord(m) for m in MARKS)), kept)
-        position = tf.gather(positions, kept)
-        start = tf.math.segment_min(position, chunk_of)
-        length = tf.math.segment_max(position, chunk_of) + 1 - start
-        other = tf.cast(tf.logical_not(mark), tf.int32)
-        before = tf.cumsum(other, exclusive=True)
-        after = tf.cumsum(other, exclusive=True, reverse=True)
-
-        # A mark is at the chunk's leading (trailing) edge when no other character
-        # of its chunk stands before (after) it.
-        def at_edge(count):
-            return tf.equal(
-                count + other - tf.gather(tf.math.segment_min(count, chunk_of), chunk_of), 0
-            )
-
-        leading_edge, trailing_edge = at_edge(before), at_edge(after)
+        kept_mark = tf.gather(mark, kept)
+        begin = tf.math.segment_min(kept, chunk_of)
+        end = tf.math.segment_max(kept, chunk_of) + 1
+        # The edge marks run from the chunk's ends to its first (last) other
+        # character; a chunk of marks only is all leading and all trailing.
+        first_other = tf.math.segment_min(tf.where(kept_mark, size, kept), chunk_of)
+        last_other = tf.math.segment_max(tf.where(kept_mark, -1, kept), chunk_of)
+        row = tf.searchsorted(splits[1:], begin, side="right")
         return {
-            "row": tf.math.segment_min(tf.gather(rows, kept), chunk_of),
-            "start": start,
-            "length": length,
-            "leading": tf.math.segment_sum(tf.cast(leading_edge, tf.int32), chunk_of),
-            "trailing": tf.math.segment_sum(tf.cast(trailing_edge, tf.int32), chunk_of),
+            "row": row,
+            "start": begin - tf.gather(splits, row),
+            "length": end - begin,
+            "leading": tf.minimum(first_other, end) - begin,
+            "trailing": end - 1 - tf.maximum(last_other, begin - 1),
         }
 
     def _peel(self, texts, chunks):
@@ -292,15 +293,44 @@ def _lower(words: list[str]) -> list[str]:
     return [word.decode("utf-8") for word in lowered]
 
 
-def _member(codes, values):
-    return tf.reduce_any(tf.equal(codes[:, None], tf.constant(values, codes.dtype)[None]), axis=1)
+def _decode(texts):
+    """`texts` as valid UTF-8 (each invalid byte sequence replaced by U+FFFD), their
+    code points one after another and the int32 offsets where each text begins.
+    Text that decodes cleanly, nearly all of it, is not rewritten."""
+
+    def decode(texts):
+        codes = tf.strings.unicode_decode(
+            texts, "UTF-8", errors="replace", replacement_char=INVALID
+        )
+        return codes.flat_values, tf.cast(codes.row_splits, tf.int32)
+
+    flat, splits = decode(texts)
+
+    def repaired():
+        valid = tf.strings.unicode_transcode(texts, "UTF-8", "UTF-8", errors="replace")
+        return (valid, *decode(valid))
+
+    return tf.cond(tf.reduce_any(tf.equal(flat, INVALID)), repaired, lambda: (texts, flat, splits))
 
 
-def _in_ranges(codes, ranges):
-    lows = tf.constant([lo for lo, _ in ranges], codes.dtype)
-    highs = tf.constant([hi for _, hi in ranges], codes.dtype)
-    inside = tf.logical_and(codes[:, None] >= lows[None], codes[:, None] <= highs[None])
-    return tf.reduce_any(inside, axis=1)
+@functools.lru_cache(maxsize=2)
+def _class_table(cjk_characters: bool) -> np.ndarray:
+    """`SPACE`, `MARK` and (for `cjk_characters`) `SOLO` bits of every code point of
+    the Basic Multilingual Plane, and 0 at `BMP_END`, where the code points above
+    it are looked up: one gather classifies a character, where comparing it with
+    each whitespace character and each mark takes about a hundred comparisons."""
+    table = np.zeros(BMP_END + 1, np.uint8)
+    table[list(WHITESPACE)] |= SPACE
+    table[[ord(mark) for mark in MARKS]] |= MARK
+    if cjk_characters:
+        for lo, hi in CJK_RANGES + CJK_PUNCTUATION_RANGES:  # all below BMP_END
+            table[lo : hi + 1] |= SOLO
+        table[list(WHITESPACE)] &= ~np.uint8(SOLO)
+    return table
+
+
+def _has(classes, bit):
+    return tf.not_equal(tf.bitwise.bitwise_and(classes, np.uint8(bit)), 0)
 
 
 def _shifted(flags, fill):

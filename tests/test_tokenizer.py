@@ -89,6 +89,23 @@ def test_offsets_are_code_points_not_bytes():
     assert spans[-1] == (len(text) - 1, len(text))
 
 
+def test_invalid_utf8_becomes_replacement_characters_with_their_offsets():
+    # Invalid bytes in one utterance of a batch: each invalid sequence is one
+    # U+FFFD, the tokens are valid UTF-8, the offsets count the repaired text's
+    # code points, and the other utterances are untouched.
+    texts = [b"to b\xffston?", "Zürich?".encode(), b"\xed\xa0\x80 x \xc3"]
+    out = {k: v.numpy() for k, v in ATIS_LIKE.tokenize(tf.constant(texts)).items()}
+    repaired = [t.decode("utf-8", errors="replace") for t in texts]
+    assert repaired[0] == "to b\ufffdston?"
+    for i, text in enumerate(repaired):
+        width = int(np.sum(out["tokens"][i] != b""))
+        tokens = [t.decode("utf-8") for t in out["tokens"][i, :width]]
+        spans = zip(out["starts"][i, :width].tolist(), out["ends"][i, :width].tolist())
+        assert [text[s:e] for s, e in spans] == tokens
+        assert "".join(tokens) == "".join(text.split())
+    assert out["tokens"][0, :3].tolist() == [b"to", "b\ufffdston".encode(), b"?"]
+
+
 def test_a_batch_pads_with_empty_tokens_and_minus_one():
     out = ATIS_LIKE.tokenize(tf.constant(["fly to boston", "", "hi"]))
     assert out["tokens"].shape == (3, 3)
