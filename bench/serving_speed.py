@@ -2,15 +2,16 @@
 
     python bench/serving_speed.py                 # against de2c1cb, the export before
                                                   # the raw-text tokenizer and offsets
-    python bench/serving_speed.py --rev HEAD~3 --rounds 7
+    python bench/serving_speed.py --rev HEAD~3 --rounds 5
 
 One model (the default trained for one epoch on ATIS, so that it has ATIS's tag set)
 is exported twice: by this checkout's `export_saved_model`, and by the
 `export_saved_model` of `slotkeras/predictor.py` at `--rev` (read with `git show`,
 run against this checkout's model). Both are loaded with `tf.saved_model.load` and
-timed in the same rounds, alternating, on ATIS test utterances typed as they are in
-the corpus: one utterance per call (p50 over all calls of all rounds) and batches of
-256 (utterances/s, median of the rounds). Results go to docs/benchmarks.md.
+timed call by call, interleaved (each call of one export next to the same call of the
+other, which goes first alternating), on ATIS test utterances typed as they are in
+the corpus: one utterance per call (p50 over all calls) and batches of 256
+(utterances/s from the median batch time). Results go to docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def main(argv=None) -> int:
     )
     p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "atis"))
     p.add_argument("--rev", default="de2c1cb")
-    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--rounds", type=int, default=20)
     p.add_argument("--calls", type=int, default=300, help="one-utterance calls per round")
     args = p.parse_args(argv)
     sys.path.insert(0, str(ROOT))
@@ -94,31 +95,31 @@ def main(argv=None) -> int:
             for text in texts[:20]:
                 serve(tf.constant([text]))
             serve(tf.constant(batches[0]))
+        # Calls interleaved one by one, the first export of each pair alternating:
+        # the two exports see the same machine within milliseconds of each other
+        # (this machine drifts by 30% between processes and by 10% within minutes).
         latencies = {name: [] for name in serves}
-        round_p50 = {name: [] for name in serves}
-        rates = {name: [] for name in serves}
+        batch_times = {name: [] for name in serves}
+        names = list(serves)
         for round_ in range(args.rounds):
-            order = list(serves) if round_ % 2 == 0 else list(serves)[::-1]
-            for name in order:
-                serve = serves[name]
-                calls = []
-                for text in texts[: args.calls]:
+            for i, text in enumerate(texts[: args.calls]):
+                for name in names if (round_ + i) % 2 == 0 else names[::-1]:
                     start = time.perf_counter()
-                    serve(tf.constant([text]))["tags"].numpy()
-                    calls.append(time.perf_counter() - start)
-                latencies[name].extend(calls)
-                round_p50[name].append(float(np.percentile(calls, 50)))
-                start = time.perf_counter()
-                for batch in batches:
-                    serve(tf.constant(batch))["tags"].numpy()
-                rates[name].append(256 * len(batches) / (time.perf_counter() - start))
+                    serves[name](tf.constant([text]))["tags"].numpy()
+                    latencies[name].append(time.perf_counter() - start)
+            for i, batch in enumerate(batches):
+                for name in names if (round_ + i) % 2 == 0 else names[::-1]:
+                    start = time.perf_counter()
+                    serves[name](tf.constant(batch))["tags"].numpy()
+                    batch_times[name].append(time.perf_counter() - start)
     p50 = {name: 1000 * float(np.percentile(v, 50)) for name, v in latencies.items()}
-    rate = {name: statistics.median(v) for name, v in rates.items()}
-    # Each round times both exports back to back, so a round's ratio is the least
-    # disturbed by the machine's own drift (seen here: 30% between processes).
+    rate = {name: 256 / statistics.median(v) for name, v in batch_times.items()}
+    # The ratio of each pair of calls made back to back: the least disturbed by drift.
     ratios = {
-        "latency": [a / b for a, b in zip(round_p50["now"], round_p50["before"], strict=True)],
-        "throughput": [a / b for a, b in zip(rates["now"], rates["before"], strict=True)],
+        "latency": [a / b for a, b in zip(latencies["now"], latencies["before"], strict=True)],
+        "throughput": [
+            b / a for a, b in zip(batch_times["now"], batch_times["before"], strict=True)
+        ],
     }
     command = "python bench/serving_speed.py " + " ".join(
         argv if argv is not None else sys.argv[1:]
@@ -127,7 +128,8 @@ def main(argv=None) -> int:
         f"Command: `{command.strip()}`. Machine: {machine()}, TensorFlow {tf.__version__}. "
         f"Date: {datetime.date.today()}. One model (the default after one ATIS epoch, "
         f"{len(filler.tags)} tags, CRF), exported by this revision and by `{args.rev}`, timed "
-        f"in the same {args.rounds} rounds, alternating; ATIS test utterances.",
+        f"call by call, interleaved, in {args.rounds} rounds of {args.calls} single "
+        f"utterances and {len(batches)} batches of 256; ATIS test utterances.",
         "",
         "| export | outputs | one utterance p50 ms | batches of 256, utterances/s |",
         "|---|---|---|---|",
@@ -137,9 +139,11 @@ def main(argv=None) -> int:
         f"tag_probabilities | {p50['now']:.2f} | {rate['now']:,.0f} |",
         "",
         f"Ratios (this revision / `{args.rev}`): latency {p50['now'] / p50['before']:.2f}x, "
-        f"throughput {rate['now'] / rate['before']:.2f}x. Median of the per-round ratios: "
+        f"throughput {rate['now'] / rate['before']:.2f}x. Median of the ratios of the pairs "
+        "of calls made back to back: "
         + ", ".join(
-            f"{key} {statistics.median(v):.2f}x (rounds {min(v):.2f}-{max(v):.2f})"
+            f"{key} {statistics.median(v):.2f}x (quartiles "
+            f"{np.percentile(v, 25):.2f}-{np.percentile(v, 75):.2f}, {len(v)} pairs)"
             for key, v in ratios.items()
         )
         + ".",

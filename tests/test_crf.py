@@ -345,6 +345,24 @@ def test_decode_with_many_tags_matches_dynamic_programming(scale, rows):
     )
 
 
+@pytest.mark.parametrize("scale", [0.05, 8.0])
+def test_decode_with_marginals_on_batches_is_exact_when_pruning_fails(scale):
+    """The serving loop's pruned Viterbi steps are checked once after the loop;
+    flat emissions (0.05) fail the check and the full steps decide, peaked ones
+    (8.0) pass it: the exact best path either way, on right-padded batches."""
+    from slotkeras.layers import crf as crf_module
+
+    num_tags = 3 * crf_module.PRUNE_CANDIDATES + 1
+    crf, weights = _random_crf(11, num_tags)
+    rng = np.random.default_rng(int(scale * 100) + 1)
+    lengths = np.array([9, 1, 0, 5, 9, 3, 7, 8, 2, 6])
+    emissions = (rng.normal(size=(len(lengths), 9, num_tags)) * scale).astype("float32")
+    mask = np.arange(9)[None] < lengths[:, None]
+    assert len(lengths) > crf_module.SMALL_BATCH
+    tags, _ = crf.decode_with_marginals(emissions, mask)
+    np.testing.assert_array_equal(tags.numpy(), _numpy_viterbi(emissions, mask, weights))
+
+
 def test_pruned_step_is_exact_and_prunes_when_scores_are_peaked():
     from slotkeras.layers import crf as crf_module
 
@@ -354,13 +372,16 @@ def test_pruned_step_is_exact_and_prunes_when_scores_are_peaked():
     for scale, expect_pruned in ((20.0, True), (0.01, False)):
         delta = tf.constant((rng.normal(size=(64, num_tags)) * scale).astype("float32"))
         full = crf_module._max_plus(delta, transitions)
-        pruned = crf_module._pruned_max_plus(delta, transitions)
-        np.testing.assert_array_equal(pruned[0].numpy(), full[0].numpy())
-        np.testing.assert_array_equal(pruned[1].numpy(), full[1].numpy())
-        # Whether the bound holds decides between the pruned and the full answer.
+        best, best_prev, exact = crf_module._pruned_max_plus(delta, transitions)
+        # The bound, per sequence: whether the pruned answer is proven to be the full one.
         top = tf.math.top_k(delta, crf_module.PRUNE_CANDIDATES).values[:, -1:]
         bound = top + tf.reduce_max(transitions, axis=0)[None]
-        assert bool(tf.reduce_all(full[0] > bound)) == expect_pruned
+        np.testing.assert_array_equal(exact.numpy(), tf.reduce_all(full[0] > bound, axis=1).numpy())
+        assert bool(tf.reduce_all(exact)) == expect_pruned
+        # Where it is proven, it is the full answer, ties to the lowest tag included.
+        proven = exact.numpy()
+        np.testing.assert_array_equal(best.numpy()[proven], full[0].numpy()[proven])
+        np.testing.assert_array_equal(best_prev.numpy()[proven], full[1].numpy()[proven])
 
 
 def test_no_time_steps_give_zero_log_likelihood_and_an_empty_path():

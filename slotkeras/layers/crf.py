@@ -40,16 +40,19 @@ def _max_plus(delta, transitions):
 
 def _pruned_max_plus(delta, transitions, column_max=None):
     """What `_max_plus` returns, computed from the `PRUNE_CANDIDATES` best previous
-    tags of each sequence when that is provably the same answer.
+    tags of each sequence, and whether it is provably the same answer: `(best,
+    best_prev, exact)`.
 
     A tag `i` outside those has `delta[i] <= d_k` (the k-th best score), so it
     reaches at most `d_k + max_i transitions[i, j]` at tag `j`. Where the best
     candidate beats that bound strictly for every `b` and `j`, no other tag can
-    win or tie, and the result is exact; otherwise the step falls back to
-    `_max_plus`. After training the scores are peaked and the check passes at
-    nearly every step, and a batch's work drops from `tags x tags` to
-    `k x tags` per sequence. `column_max`, `max_i transitions[i, j]`, is computed
-    when not given (a decoder passes it once for all steps).
+    win or tie, and the result is exact. After training the scores are peaked and
+    the check passes at nearly every step, and a batch's work drops from `tags x
+    tags` to `k x tags` per sequence. `exact` is per sequence `[batch]`, and the
+    caller decides what to do where it fails: a decoder runs the full steps again
+    (one check after its loop costs less than a conditional at every step).
+    `column_max`, `max_i transitions[i, j]`, is computed when not given (a decoder
+    passes it once for all steps).
     """
     # The candidates in ascending tag order, so that the first maximum is the
     # lowest tag among ties, as `_max_plus` chooses.
@@ -63,11 +66,7 @@ def _pruned_max_plus(delta, transitions, column_max=None):
     if column_max is None:
         column_max = tf.reduce_max(transitions, axis=0)
     bound = tf.reduce_min(top_delta, axis=1, keepdims=True) + column_max
-    return tf.cond(
-        tf.reduce_all(best > bound),
-        lambda: (best, best_prev),
-        lambda: _max_plus(delta, transitions),
-    )
+    return best, best_prev, tf.reduce_all(best > bound, axis=1)
 
 
 def _log_matmul(scores, exp_matrix, column_max):
@@ -443,6 +442,7 @@ class CRF(keras.layers.Layer):
         """`decode_with_marginals`; `prune` for batches: pruned Viterbi steps and
         backpointers walked back after the loop, where a few sequences carry each
         tag's best path forwards (as `_viterbi` does)."""
+        given = (emissions, mask)
         emissions, mask, transitions, start, end = self._prepare(emissions, mask)
         n = self.num_tags
         width = tf.shape(emissions)[0]
@@ -510,14 +510,17 @@ class CRF(keras.layers.Layer):
             history, history_shape = identity[:, :, None], tf.TensorShape([None, n, None])
         last_step = identity[:, :, None]
 
-        def step(t, delta, history, state, states):
+        def step(t, delta, history, state, states, exact):
             # UNROLL steps per iteration: a loop's own ops, a few per loop variable
             # and captured tensor, run once per iteration.
             for u in [t + k for k in range(UNROLL)]:
                 emission, weight, real = tf.split(inputs.read(u), [n, 2 * n, 1], axis=-1)
                 is_real = real > 0
                 if prune:
-                    best, best_prev = _pruned_max_plus(delta, transitions, column_max)
+                    best, best_prev, proven = _pruned_max_plus(delta, transitions, column_max)
+                    exact = tf.logical_and(
+                        exact, tf.reduce_all(tf.logical_or(proven, tf.logical_not(is_real[:, 0])))
+                    )
                 else:
                     best, best_prev = _max_plus(delta, transitions)
                 delta = tf.where(is_real, best + emission, delta)
@@ -531,40 +534,46 @@ class CRF(keras.layers.Layer):
                 state = tf.matmul(state, matrix) * weight
                 state = normalize(state)
                 states = states.write(u, state)
-            return t + UNROLL, delta, history, state, states
+            return t + UNROLL, delta, history, state, states, exact
 
         states = tf.TensorArray(tf.float32, size=steps, element_shape=[None, 2 * n])
-        _, delta, history, _, states = tf.while_loop(
+        _, delta, history, _, states, exact = tf.while_loop(
             lambda t, *_: t < steps,
             step,
-            (1, start[None] + emissions[0], history, first, states.write(0, first)),
+            (1, start[None] + emissions[0], history, first, states.write(0, first), True),
             shape_invariants=(
                 tf.TensorShape([]),
                 tf.TensorShape([None, n]),
                 history_shape,
                 tf.TensorShape([None, 2 * n]),
                 None,
+                tf.TensorShape([]),
             ),
         )
         last_tag = tf.argmax(delta + end[None], axis=1, output_type=tf.int32)
         if prune:
-            tags = _backtrack(history, last_tag, steps, batch)
+            tags = tf.cond(
+                exact,
+                lambda: _backtrack(history, last_tag, steps, batch)[:, :width],
+                lambda: self._viterbi(*given, carry_paths=False),
+            )
         else:
-            tags = tf.gather(history, last_tag, batch_dims=1)  # [batch, time]
-        tags = tf.where(tf.transpose(mask, [1, 0]), tags, tf.zeros_like(tags))
+            tags = tf.gather(history, last_tag, batch_dims=1)[:, :width]  # [batch, time]
+        tags = tf.where(tf.transpose(mask[:width], [1, 0]), tags, tf.zeros_like(tags))
         states = tf.reshape(states.stack(), [steps, batch, 2, n])
         # Reversed, the backward chain's weights include each token's own emission.
         backward = reverse_within_lengths(tf.math.divide_no_nan(states[:, :, 1], weights[:, :, 1]))
         product = states[:, :, 0] * backward
         marginals = tf.math.divide_no_nan(product, tf.reduce_sum(product, axis=-1, keepdims=True))
         marginals = tf.where(mask[:, :, None], marginals, 0.0)
-        return tags[:, :width], tf.transpose(marginals, [1, 0, 2])[:, :width]
+        return tags, tf.transpose(marginals, [1, 0, 2])[:, :width]
 
     def _viterbi(self, emissions, mask, carry_paths, prune=False):
         """`decode` with `_max_plus` steps (or `_pruned_max_plus`, `prune`). The best
         path comes from backpointers walked back from the end, or (`carry_paths`)
         from the best path into every tag, extended at each step: `[batch, tags,
         time]` integers, cheap for a few sequences."""
+        given = (emissions, mask)
         emissions, mask, transitions, start, end = self._prepare(emissions, mask)
         batch_size = tf.shape(emissions)[1]
         n = self.num_tags
@@ -579,10 +588,15 @@ class CRF(keras.layers.Layer):
             history = tf.TensorArray(tf.int32, size=steps, element_shape=tf.TensorShape([None, n]))
             history_shape = None
 
-        def forward(t, delta, seen, history):
+        def forward(t, delta, seen, history, exact):
             emission, is_real = emissions[t], mask[t]
             if prune:
-                best, best_prev = _pruned_max_plus(delta, transitions, column_max)
+                best, best_prev, proven = _pruned_max_plus(delta, transitions, column_max)
+                # Only the steps that extend a path count (the others start one).
+                counted = tf.logical_and(is_real, seen)
+                exact = tf.logical_and(
+                    exact, tf.reduce_all(tf.logical_or(proven, tf.logical_not(counted)))
+                )
             else:
                 best, best_prev = _max_plus(delta, transitions)
             next_delta = tf.where(seen[:, None], best + emission, start[None] + emission)
@@ -595,10 +609,11 @@ class CRF(keras.layers.Layer):
                 )
             else:
                 history = history.write(t, backpointer)
-            return t + 1, tf.where(is_real[:, None], next_delta, delta), seen | is_real, history
+            next_delta = tf.where(is_real[:, None], next_delta, delta)
+            return t + 1, next_delta, seen | is_real, history, exact
 
-        initial = (0, tf.zeros([batch_size, n]), tf.zeros([batch_size], tf.bool), history)
-        _, last_delta, _, history = tf.while_loop(
+        initial = (0, tf.zeros([batch_size, n]), tf.zeros([batch_size], tf.bool), history, True)
+        _, last_delta, _, history, exact = tf.while_loop(
             lambda t, *_: t < steps,
             forward,
             initial,
@@ -609,12 +624,20 @@ class CRF(keras.layers.Layer):
                 tf.TensorShape([None, n]),
                 tf.TensorShape([None]),
                 history_shape,
+                tf.TensorShape([]),
             ),
         )
         # (With no time steps at all the initial scores stand in for the last.)
         last_tag = tf.argmax(last_delta + end[None], axis=1, output_type=tf.int32)
         if carry_paths:
             path = tf.gather(history, last_tag, batch_dims=1)  # [batch, time]
+        elif prune:
+            # Where a pruned step was not proven exact, the full steps decide.
+            path = tf.cond(
+                exact,
+                lambda: _backtrack(history, last_tag, steps, batch_size),
+                lambda: self._viterbi(*given, carry_paths=False),
+            )
         else:
             path = _backtrack(history, last_tag, steps, batch_size)
         return tf.where(tf.transpose(mask, [1, 0]), path, tf.zeros_like(path))
