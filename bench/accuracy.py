@@ -122,6 +122,9 @@ ABLATIONS = {
     "dropout-0.2": ["--dropout", "0.2"],
     "char-cnn": ["--char-filters", "64"],
     "refit": ["--refit"],
+    # The word lexicon's matches (jieba's dictionary on Chinese written a character a
+    # token; nothing elsewhere).
+    "no-lexicon": ["--lexicon", "none"],
 }
 # Flags whose setting the table shows in a column of its own: left out of its "extra
 # flags" column, so that an `--encoding hash` ablation groups with the runs saved before
@@ -226,6 +229,7 @@ def run_one(corpus: Corpus, kind: str, bidirectional: bool, seed: int, extra: li
         "word_dropout": config["word_dropout"],
         "dropout": config["dropout"],
         "learning_rate_decay": config.get("learning_rate_decay", 1.0),
+        "lexicon": config.get("lexicon", "none"),
         "extra": extra,
         "seed": seed,
         "valid_slot_f1": metrics["validation"]["slot_f1"],
@@ -271,6 +275,7 @@ def _default_row() -> dict:
         "word_dropout": config.word_dropout,
         "dropout": config.dropout,
         "learning_rate_decay": config.learning_rate_decay,
+        "lexicon": config.lexicon,
         "extra": [],
     }
 
@@ -298,9 +303,10 @@ def mean_std(values):
 
 def training(row) -> str:
     """Optimizer, learning rate (and its decay), weight averaging, intent-loss weight and
-    patience of a run, and its dropout and word dropout (rows saved before these were
-    recorded were trained with Adam 5e-3, no decay, no averaging, an intent-loss weight
-    of 0.5, patience 6, dropout 0.3 and word dropout 0.05)."""
+    patience of a run, its dropout and word dropout, and its lexicon unless none (rows
+    saved before these were recorded were trained with Adam 5e-3, no decay, no
+    averaging, an intent-loss weight of 0.5, patience 6, dropout 0.3, word dropout
+    0.05 and no lexicon)."""
     averaging = row.get("weight_averaging", 0.0)
     text = f"{row.get('optimizer', 'adam')} {row.get('learning_rate', 5e-3):g}"
     if row.get("learning_rate_decay", 1.0) != 1.0:
@@ -310,7 +316,9 @@ def training(row) -> str:
     text += f", intent x{row.get('intent_loss_weight', 0.5):g}"
     text += f", patience {row.get('patience', 6)}"
     text += f", dropout {row.get('dropout', 0.3):g}"
-    return text + f", word dropout {row.get('word_dropout', 0.05):g}"
+    text += f", word dropout {row.get('word_dropout', 0.05):g}"
+    lexicon = row.get("lexicon", "none")
+    return text + (f", lexicon {lexicon}" if lexicon != "none" else "")
 
 
 def shown_flags(flags: list[str]) -> list[str]:

@@ -51,6 +51,8 @@ VARIANTS = {
     "wd0": ("valid", ["--word-dropout", "0.05"]),
     "wd3": ("valid", ["--word-dropout", "0.3"]),
     "l2": ("valid", ["--layers", "2"]),
+    "nolex": ("valid", ["--lexicon", "none"]),
+    "ema995": ("valid", ["--weight-averaging", "0.995"]),
     "hbase": ("heldout", []),
     "hrefit": ("heldout", ["--refit"]),
     "hr128": ("heldout", ["--refit", "--batch-size", "128"]),

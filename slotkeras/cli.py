@@ -193,6 +193,13 @@ def _add_optimisation_flags(p) -> None:
         help="hash buckets of each word's pairs with its neighbours (0: none)",
     )
     p.add_argument("--pair-dim", type=_positive_int, metavar="N", default=S)
+    p.add_argument(
+        "--lexicon",
+        metavar="auto|none|FILE",
+        default=S,
+        help="word list whose matches mark each token of text written without spaces "
+        "(auto: jieba's dictionary when the training data is one CJK character a token)",
+    )
     p.add_argument("--max-vocab", type=_positive_int, default=S)
     p.add_argument("--min-count", type=_positive_int, default=S)
     p.add_argument("--joint-intent", action=argparse.BooleanOptionalAction, default=S)

@@ -111,6 +111,9 @@ class TrainConfig:
     # neighbours (the "bichar" features of Chinese character corpora, word pairs in
     # English); 0: none; None: 65,536, and none for feedforward (default_pair_buckets)
     pair_dim: int = 32  # width of each neighbour pair's embedding
+    lexicon: str = "auto"  # word list whose matches mark each token (slotkeras.lexicon):
+    # auto (jieba's dictionary when the training data is one CJK character a token,
+    # else none), none, or a file of words, one a line
     word_dropout: float = 0.2  # share of training words replaced by "Other" each step, so
     # that the model learns to read unknown words from their trigrams and context
     # --- network ---
@@ -176,7 +179,7 @@ class TrainConfig:
         def is_number(value):
             return isinstance(value, (int, float)) and not isinstance(value, bool)
 
-        for name in ("train", "output", *_COLUMNS):
+        for name in ("train", "output", "lexicon", *_COLUMNS):
             value = getattr(self, name)
             if not isinstance(value, str) or not value.strip():
                 raise bad(name, "a non-empty string")

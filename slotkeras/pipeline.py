@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
-from slotkeras import features
+from slotkeras import features, lexicon
 from slotkeras.config import TrainConfig
 from slotkeras.splits import Splits
 
@@ -34,10 +34,27 @@ class TrainingInputs:
         return len(self.intents) if self.intents is not None else 0
 
 
-def training_inputs(config: TrainConfig, splits: Splits, replicas: int = 1) -> TrainingInputs:
+def lexicon_words(config: TrainConfig, splits: Splits) -> list[tuple[str, str]]:
+    """The lexicon's (word, tag) pairs of a run (`slotkeras.lexicon`), chosen on the
+    training split; none with the 1-of-N encoding alone, since its matches join the
+    trigrams' bag."""
+    if config.encoding == "onehot":
+        return []
+    return lexicon.lexicon_for(config.lexicon, (u.tokens for u in splits.train))
+
+
+def training_inputs(
+    config: TrainConfig,
+    splits: Splits,
+    replicas: int = 1,
+    words: list[tuple[str, str]] | None = None,
+) -> TrainingInputs:
     """The featurizer, label vocabularies and datasets of a run. `replicas`: the
-    strategy's replicas in sync; a training batch holds `batch_size` utterances each."""
+    strategy's replicas in sync; a training batch holds `batch_size` utterances each.
+    `words`: the run's `lexicon_words`, when already read."""
     train = splits.train
+    if words is None:
+        words = lexicon_words(config, splits)
     vocabulary = features.build_vocabulary(
         (u.tokens for u in train),
         lowercase=config.lowercase,
@@ -49,6 +66,9 @@ def training_inputs(config: TrainConfig, splits: Splits, replicas: int = 1) -> T
         lowercase=config.lowercase,
         num_buckets=config.hash_buckets,
         max_trigrams=config.max_trigrams,
+        lexicon=[word for word, _ in words],
+        lexicon_tags=[tag for _, tag in words],
+        max_word_length=lexicon.MAX_WORD_LENGTH,
         name="token_featurizer",
     )
     tags = features.LabelVocabulary.from_tags(u.tags for u in train)

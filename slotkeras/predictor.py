@@ -93,14 +93,15 @@ def make_decoder(model: keras.Model, num_intents: int, probabilities: bool = Fal
     Viterbi decoding with a CRF output, the most likely tag per token otherwise.
     With `probabilities`, the probability of each decoded tag comes second: the
     CRF's marginal (forward-backward) or the softmax probability; 0 on padding.
-    `outside`: a function of string tokens, True where a token must be tagged "O"
-    (tag id 0); the CRF then decodes, and computes marginals, under that constraint.
+    `outside`: a function of string tokens (and the tokenizer's `split_marks`, when
+    the decoder is given them), True where a token must be tagged "O" (tag id 0);
+    the CRF then decodes, and computes marginals, under that constraint.
 
     `model` is either the id-level tagger (inputs a dict of ids) or the end-to-end
     model (inputs string tokens); the mask comes from the inputs' padding."""
     crf = find_crf(model)
 
-    def decode(inputs):
+    def decode(inputs, split_marks=None):
         outputs = model(inputs, training=False)
         if isinstance(inputs, dict):
             mask = tf.greater(inputs["word_ids"], 0)
@@ -108,7 +109,8 @@ def make_decoder(model: keras.Model, num_intents: int, probabilities: bool = Fal
             mask = tf.not_equal(inputs, "")
         slots = outputs["slots"]
         if outside is not None:
-            slots = _force_outside(slots, outside(inputs) & mask, crf is not None)
+            forced = outside(inputs, split_marks) & mask
+            slots = _force_outside(slots, forced, crf is not None)
         distribution = slots
         if crf is not None and probabilities:
             # The mask is the padding after each utterance's tokens: right padding.
@@ -166,9 +168,9 @@ class SlotFiller:
             model, len(self.intents), probabilities=True, outside=self.tokenizer.unseen_marks
         )
 
-        def prepared_decode(tokens):
+        def prepared_decode(tokens, split_marks=None):
             with self.prepared.scope():
-                return decode(tokens)
+                return decode(tokens, split_marks)
 
         # The decoder of pre-tokenized input and of the serving function alike.
         self.decode = prepared_decode
@@ -279,8 +281,8 @@ class SlotFiller:
 SERVE_CHUNK = 64
 
 
-def decode_in_chunks(decode, tokens, chunk_size: int):
-    """`decode(tokens)` (a `make_decoder` function with probabilities) computed on
+def decode_in_chunks(decode, tokens, split_marks, chunk_size: int):
+    """`decode(tokens, split_marks)` (a `make_decoder` function with probabilities) computed on
     chunks of `chunk_size` utterances of similar length, each cut to its own
     longest utterance, and put back in the input's order and width. The same
     results: the model masks padding. Compute grows with rows x time steps, and in
@@ -288,6 +290,7 @@ def decode_in_chunks(decode, tokens, chunk_size: int):
     lengths = tf.reduce_sum(tf.cast(tf.not_equal(tokens, ""), tf.int32), axis=1)
     order = tf.argsort(lengths, stable=True)
     sorted_tokens = tf.gather(tokens, order)
+    sorted_marks = tf.gather(split_marks, order)
     sorted_lengths = tf.gather(lengths, order)
     batch, width = tf.shape(tokens)[0], tf.shape(tokens)[1]
     chunks = (batch + chunk_size - 1) // chunk_size
@@ -300,7 +303,7 @@ def decode_in_chunks(decode, tokens, chunk_size: int):
         start = i * chunk_size
         end = tf.minimum(start + chunk_size, batch)
         steps = tf.maximum(tf.reduce_max(sorted_lengths[start:end]), 1)
-        outputs = decode(sorted_tokens[start:end, :steps])
+        outputs = decode(sorted_tokens[start:end, :steps], sorted_marks[start:end, :steps])
         outputs = tuple(
             tf.pad(o, [[0, 0], [0, width - steps]]) if rank == 2 else o
             for o, (_, rank) in zip(outputs, DECODED, strict=True)
@@ -322,11 +325,11 @@ def serving_function(filler: SlotFiller, chunk_size: int = SERVE_CHUNK):
 
     def serve(text):
         pieces = tokenizer.tokenize(text)
-        tokens = pieces["tokens"]
+        tokens, split_marks = pieces["tokens"], pieces["split_marks"]
         tag_ids, tag_probs, intent_ids, intent_probs = tf.cond(
             tf.shape(tokens)[0] > chunk_size,
-            lambda: decode_in_chunks(decode, tokens, chunk_size),
-            lambda: decode(tokens),
+            lambda: decode_in_chunks(decode, tokens, split_marks, chunk_size),
+            lambda: decode(tokens, split_marks),
         )
         padding = tf.equal(tokens, "")
         # Names as graph constants, created in the trace: nothing to restore.

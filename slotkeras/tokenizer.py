@@ -132,12 +132,17 @@ class Tokenizer:
             tuple(str(mark) for mark in config.get("marks", ())),
         )
 
-    def unseen_marks(self, tokens: tf.Tensor) -> tf.Tensor:
+    def unseen_marks(self, tokens: tf.Tensor, split_marks: tf.Tensor | None = None) -> tf.Tensor:
         """True for tokens made of marks only that the training data never had as a
         token: marks split off what people type ("Friday?"). Such a token belongs
-        to no slot (the decoder tags it "O"), so no slot value takes in the mark."""
-        pattern = "[" + "".join(f"\\x{{{ord(m):x}}}" for m in MARKS) + "]+"
-        marks_only = tf.strings.regex_full_match(tokens, pattern)
+        to no slot (the decoder tags it "O"), so no slot value takes in the mark.
+        `split_marks`: for `tokenize`'s tokens, its own `split_marks`, which saves
+        a pattern match per token: a token of marks only that it did not split off
+        is a word the training data has (`keep`), so a seen one."""
+        marks_only = split_marks
+        if marks_only is None:
+            pattern = "[" + "".join(f"\\x{{{ord(m):x}}}" for m in MARKS) + "]+"
+            marks_only = tf.strings.regex_full_match(tokens, pattern)
         if not self.marks:
             return marks_only
         seen = tf.reduce_any(
@@ -146,7 +151,9 @@ class Tokenizer:
         return tf.logical_and(marks_only, tf.logical_not(seen))
 
     def tokenize(self, texts: tf.Tensor) -> dict:
-        """`tokens`, `starts` and `ends` of a 1-D string tensor of utterances."""
+        """`tokens`, `starts` and `ends` of a 1-D string tensor of utterances, and
+        `split_marks` (bool): the marks split off a word's edges or out of a run of
+        marks, one token each."""
         texts, codes, splits = _decode(tf.convert_to_tensor(texts, tf.string))
         chunks = self._chunks(codes, splits)
         leading, trailing = self._peel(texts, chunks)
@@ -284,6 +291,7 @@ def _tokens(texts, chunks, leading, trailing):
         "tokens": dense(values, ""),
         "starts": dense(offset, -1),
         "ends": dense(offset + size, -1),
+        "split_marks": dense(tf.logical_not(is_core), False),
     }
 
 

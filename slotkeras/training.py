@@ -24,7 +24,7 @@ from slotkeras.distributed import TrainingError  # noqa: F401  (the command line
 from slotkeras.features import LABEL_PAD
 from slotkeras.model_folder import Checkpoint, replace_folder, write_model_folder
 from slotkeras.optimizers import LazyAdam
-from slotkeras.pipeline import TrainingInputs, training_inputs
+from slotkeras.pipeline import TrainingInputs, lexicon_words, training_inputs
 from slotkeras.predictor import SlotFiller
 from slotkeras.splits import Splits, load_splits
 from slotkeras.tokenizer import Tokenizer
@@ -131,16 +131,21 @@ def train(config: TrainConfig, log=print, splits: Splits | None = None) -> dict:
     seed_everything(config)
     if splits is None:
         splits = load_splits(config)
+    # A lexicon the run cannot read stops it before anything is written.
+    words = lexicon_words(config, splits)
     log(f"Training on {distributed.describe_devices(strategy)}")
     work_dir = _work_dir(config, strategy)
 
     # --- features and labels, adapted on the training split only ---
-    inputs = training_inputs(config, splits, replicas=strategy.num_replicas_in_sync)
+    inputs = training_inputs(config, splits, strategy.num_replicas_in_sync, words)
     log(
         f"{len(splits.train)} training and {len(splits.valid)} validation utterances; "
         f"{len(inputs.featurizer.vocabulary)} words (+ Other), {len(inputs.tags)} tags, "
         f"{inputs.num_intents} intents"
     )
+    if inputs.featurizer.lexicon:
+        words_in = len(inputs.featurizer.lexicon)
+        log(f"Lexicon matches marked from {words_in} words ({config.lexicon})")
 
     # --- the model, from the checkpoint of an interrupted run when there is one ---
     tagger = _compiled_tagger_for(config, inputs, strategy)
@@ -180,7 +185,7 @@ def train(config: TrainConfig, log=print, splits: Splits | None = None) -> dict:
         # Validation figures are the selected model's: the refit one has seen the split.
         epochs = early_stopping.best_epoch + 1
         log(f"Refitting on the training and validation splits for {epochs} epochs")
-        inputs, tagger = _refit(config, splits, strategy, epochs)
+        inputs, tagger = _refit(config, splits, strategy, epochs, words)
         filler, tokenizer = _slot_filler(config, inputs, tagger, splits.train + splits.valid)
         refit = {"epochs": epochs, "utterances": len(splits.train) + len(splits.valid)}
         train_seconds = time.time() - started
@@ -220,7 +225,7 @@ def _slot_filler(config: TrainConfig, inputs: TrainingInputs, tagger, train_utte
     return filler, tokenizer
 
 
-def _refit(config: TrainConfig, splits: Splits, strategy, epochs: int):
+def _refit(config: TrainConfig, splits: Splits, strategy, epochs: int, words):
     """A fresh tagger trained on the training and validation splits together for
     `epochs` epochs (those early stopping chose), features adapted on both, weight
     average kept: all the labelled data, once the validation split has chosen the
@@ -229,7 +234,7 @@ def _refit(config: TrainConfig, splits: Splits, strategy, epochs: int):
     to the same weights."""
     seed_everything(config)
     both = Splits(splits.train + splits.valid, splits.valid, splits.test, splits.test_source)
-    inputs = training_inputs(config, both, replicas=strategy.num_replicas_in_sync)
+    inputs = training_inputs(config, both, strategy.num_replicas_in_sync, words)
     tagger = _compiled_tagger_for(config, inputs, strategy)
     dataset = inputs.train_from(0)
     distributed.prepare_distributed_fit(tagger, dataset, strategy)

@@ -263,12 +263,16 @@ def test_bad_flags_and_unreadable_model_folders_exit_2_with_one_line(tmp_path):
         ("train.py", "--no-such-flag"),
         ("evaluate.py", "--model", str(tmp_path / "missing")),
         ("-m", "slotkeras", "predict", "--model", str(tmp_path), "hello"),
+        ("train.py", "--lexicon", str(tmp_path / "words.txt"), "--output", str(tmp_path / "m")),
     ]
+    (tmp_path / "words.txt").write_bytes(b"\xff\n")  # not UTF-8
     for args in cases:
         result = run(*args, check=False)
         assert result.returncode == 2, args
         assert "Traceback" not in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "words.txt, line 1" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["words.txt"]  # nothing written
 
 
 def test_bidirectional_lstm_tells_arrive_from_leave(tmp_path):

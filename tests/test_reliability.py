@@ -692,6 +692,8 @@ def test_chinese_characters_train_evaluate_and_serve(tmp_path, tf_quiet):
     )  # fmt: skip
     assert result.returncode == 0, explain(result)
     assert "Held-out report (test.csv)" in result.stdout
+    # Written one character a token: the bundled lexicon marks the words it knows.
+    assert "Lexicon matches marked from" in result.stdout + result.stderr
     model = tmp_path / "models" / "zh"
     labels = json.loads((model / "labels.json").read_text(encoding="utf-8"))
     assert "B-fromloc.city_name" in labels["tags"] and "I-toloc.city_name" in labels["tags"]

@@ -183,3 +183,26 @@ def test_joined_tokens_of_the_bundled_corpus_tokenize_back():
         rows = tokenize(tokenizer, [" ".join(u.tokens) for u in utterances])
         same = sum(tokens == list(u.tokens) for (tokens, _), u in zip(rows, utterances))
         assert same >= 0.999 * len(utterances)
+
+
+@pytest.mark.parametrize(
+    "tokenizer",
+    [
+        ATIS_LIKE,
+        Tokenizer.fit([["(", "fly", ")", "...", "st.", "?!"]]),  # seen runs of marks
+        Tokenizer.fit([list("我要从台北飞到东京。")]),
+    ],
+)
+def test_split_marks_are_the_tokens_made_of_marks_only_that_need_a_pattern_match(tokenizer):
+    """The serving path asks the tokenizer which tokens it split off as marks, in
+    place of matching each token against the marks: the same unseen marks."""
+    texts = [
+        "Fly to St. Louis?!", "(Boston)...", "\"a.m.\" , ; : ...", "?!", "5:30, i'd «go»",
+        "我要从台北飞到东京。", "“东京”？！", "...st.?", "", "。。",
+    ]  # fmt: skip
+    out = tokenizer.tokenize(tf.constant(texts))
+    tokens, split = out["tokens"], out["split_marks"]
+    pattern = tokenizer.unseen_marks(tokens)
+    np.testing.assert_array_equal(tokenizer.unseen_marks(tokens, split), pattern)
+    assert np.any(pattern.numpy()) and np.any(split.numpy())
+    assert not np.any(split.numpy()[tokens.numpy() == b""])

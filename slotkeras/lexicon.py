@@ -1,0 +1,100 @@
+"""Word lexicons for text written without spaces between words.
+
+A corpus written one character a token (Chinese slot and NER corpora come that way)
+does not say where its words are, and a character tagger has to learn word boundaries
+from the training data alone. A word list says where they may be: `TokenFeaturizer`
+marks each character with the lexicon words that begin, continue or end at it (the
+"softword" and lexicon features of Zhang & Yang 2018 and Ma et al. 2020), so "中国人民
+大学" arrives with its words marked even when the training data never had it.
+
+`--lexicon auto` (the default) uses jieba's dictionary when the training data is
+written one CJK character a token, and nothing otherwise; `--lexicon none` turns it
+off; `--lexicon FILE` reads a word list of the user's (one word a line; anything after
+the word on its line, such as jieba's frequency and part of speech, is ignored).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from slotkeras.config import ConfigError
+
+AUTO, NONE = "auto", "none"
+# Longest word matched, in tokens: 2..4 characters are 95% of jieba's dictionary, and
+# each further length costs one more lookup per token in the serving graph.
+MAX_WORD_LENGTH = 4
+
+
+def is_cjk_word(word: str) -> bool:
+    from slotkeras.tokenizer import is_cjk
+
+    return all(is_cjk(char) for char in word)
+
+
+def bundled_words() -> list[str]:
+    """The words of jieba's dictionary (a package dependency; its dictionary is a file
+    in the package, read without importing jieba) that are 2..`MAX_WORD_LENGTH` CJK
+    characters long, in the dictionary's order."""
+    spec = importlib.util.find_spec("jieba")
+    locations = spec.submodule_search_locations if spec is not None else None
+    path = Path(locations[0]) / "dict.txt" if locations else None
+    if path is None or not path.is_file():
+        raise ConfigError(
+            "lexicon: 'auto' needs jieba's dictionary for this Chinese corpus; "
+            "install it with `pip install jieba`, or pass --lexicon none"
+        )
+    entries = (line.split() for line in _lines(path) if line.strip())
+    return _usable((e[0], e[2] if len(e) > 2 else "") for e in entries if is_cjk_word(e[0]))
+
+
+def read_words(path: str | Path) -> list[str]:
+    """A user's word list: one word a line (the first field), UTF-8; the words of
+    2..`MAX_WORD_LENGTH` characters are kept, in the file's order."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such lexicon file (--lexicon takes auto, none or a FILE)")
+    entries = (line.split() for line in _lines(path) if line.strip())
+    return _usable((e[0], e[2] if len(e) > 2 else "") for e in entries)
+
+
+def _lines(path: Path) -> list[str]:
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read the lexicon ({error.strerror})") from None
+    try:
+        return data.decode("utf-8-sig").splitlines()
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise ConfigError(f"{path}, line {line}: the lexicon is not UTF-8 text") from None
+
+
+def _usable(words: Iterable[str]) -> list[str]:
+    """Each word once, lower-cased as the featurizer's keys are, if it is 2..
+    `MAX_WORD_LENGTH` characters long (one character is a token, not a word)."""
+    seen = {}
+    for word, tag in words:
+        if 2 <= len(word) <= MAX_WORD_LENGTH:
+            seen.setdefault(word.lower(), tag)
+    return list(seen.items())
+
+
+def uses_lexicon(token_lists: Iterable[Sequence[str]]) -> bool:
+    """Whether `--lexicon auto` matches words in this training data: it is written one
+    CJK character a token (the tokenizer's own test)."""
+    from slotkeras.tokenizer import Tokenizer, is_cjk
+
+    token_lists = list(token_lists)
+    has_cjk = any(is_cjk(char) for tokens in token_lists for token in tokens for char in token)
+    return has_cjk and Tokenizer.fit(token_lists).cjk_characters
+
+
+def lexicon_for(setting: str, token_lists: Iterable[Sequence[str]]) -> list[str]:
+    """The words `setting` (auto, none or a file) gives for this training data."""
+    if setting == NONE:
+        return []
+    if setting == AUTO:
+        return bundled_words() if uses_lexicon(token_lists) else []
+    return read_words(setting)
