@@ -230,6 +230,7 @@ def run_one(corpus: Corpus, kind: str, bidirectional: bool, seed: int, extra: li
         "dropout": config["dropout"],
         "learning_rate_decay": config.get("learning_rate_decay", 1.0),
         "lexicon": config.get("lexicon", "none"),
+        "lexicon_words": metrics.get("lexicon_words", 0),
         "extra": extra,
         "seed": seed,
         "valid_slot_f1": metrics["validation"]["slot_f1"],
@@ -303,7 +304,7 @@ def mean_std(values):
 
 def training(row) -> str:
     """Optimizer, learning rate (and its decay), weight averaging, intent-loss weight and
-    patience of a run, its dropout and word dropout, and its lexicon unless none (rows
+    patience of a run, its dropout and word dropout, and its lexicon if it had one (rows
     saved before these were recorded were trained with Adam 5e-3, no decay, no
     averaging, an intent-loss weight of 0.5, patience 6, dropout 0.3, word dropout
     0.05 and no lexicon)."""
@@ -317,8 +318,8 @@ def training(row) -> str:
     text += f", patience {row.get('patience', 6)}"
     text += f", dropout {row.get('dropout', 0.3):g}"
     text += f", word dropout {row.get('word_dropout', 0.05):g}"
-    lexicon = row.get("lexicon", "none")
-    return text + (f", lexicon {lexicon}" if lexicon != "none" else "")
+    # Only where it matched words (auto gives English corpora none).
+    return text + (f", lexicon {row['lexicon']}" if row.get("lexicon_words") else "")
 
 
 def shown_flags(flags: list[str]) -> list[str]:
@@ -363,8 +364,8 @@ def table(rows) -> str:
     )
     lines = [header, "|" + "---|" * header.count(" | ") + "---|"]
     # The current default first, then earlier defaults, then the rest.
-    current = label({"kind": "default", **_default_row()})
-    for key in sorted(groups, key=lambda k: (k != current, not k.startswith("default"), k)):
+    current = {label({"kind": "default", **_default_row(), "lexicon_words": n}) for n in (0, 1)}
+    for key in sorted(groups, key=lambda k: (k not in current, not k.startswith("default"), k)):
         runs = groups[key]
         intent = f"{mean_std([r.get('test_intent_accuracy') for r in runs])} | " if intents else ""
         lines.append(

@@ -196,6 +196,7 @@ def train(config: TrainConfig, log=print, splits: Splits | None = None) -> dict:
         "epochs_trained": len(history),
         "train_seconds": round(train_seconds, 2),
         "parameters": int(tagger.count_params()),
+        "lexicon_words": len(inputs.featurizer.lexicon),
         "train_utterances": len(splits.train),
         "valid_utterances": len(splits.valid),
         "stopped_early": early_stopping.wait >= config.patience,
