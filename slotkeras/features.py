@@ -125,9 +125,12 @@ class TokenFeaturizer(keras.layers.Layer):
         lexicon: words of 2..`max_word_length` tokens, joined without spaces and
             lower-cased as the keys are (`slotkeras.lexicon`), default empty. Where a
             run of tokens spells one, each of its tokens gets that match's role
-            (begins, continues or ends a word of n tokens) in its unused trigram
-            slots: the word boundaries of text written one character a token.
+            (begins, continues or ends a word of n tokens, and of its tag) in its
+            unused trigram slots: the word boundaries of text written one
+            character a token.
         max_word_length: longest lexicon word matched, in tokens, default 4.
+        lexicon_tags: each lexicon word's tag (jieba's part of speech), "" for
+            none, default none at all.
 
     Call arguments:
         tokens: string tensor `[batch, time]` padded with "".
@@ -212,7 +215,8 @@ class TokenFeaturizer(keras.layers.Layer):
     def _with_lexicon_matches(self, keys, trigram_ids):
         """`trigram_ids` with each token's lexicon matches in its unused slots: for
         every lexicon word of n tokens that covers it, whether the token begins
-        (`B`), continues (`M`) or ends (`E`) it, by n. They are hashed into the
+        (`B`), continues (`M`) or ends (`E`) it, by n and by the word's tag. They
+        are hashed into the
         trigram buckets (as strings no trigram can be: they start with a control
         character) and so join the token's bag of trigrams in its embedding."""
         width = tf.shape(keys)[1]

@@ -9,8 +9,10 @@ marks each character with the lexicon words that begin, continue or end at it (t
 
 `--lexicon auto` (the default) uses jieba's dictionary when the training data is
 written one CJK character a token, and nothing otherwise; `--lexicon none` turns it
-off; `--lexicon FILE` reads a word list of the user's (one word a line; anything after
-the word on its line, such as jieba's frequency and part of speech, is ignored).
+off; `--lexicon FILE` reads a word list of the user's (one word a line, or jieba's
+`word frequency tag`: the third field, when there is one, is the word's tag).
+
+A lexicon is a list of `(word, tag)` pairs, the tag "" where there is none.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from pathlib import Path
 from slotkeras.config import ConfigError
 
 AUTO, NONE = "auto", "none"
-# Longest word matched, in tokens: 2..4 characters are 95% of jieba's dictionary, and
-# each further length costs one more lookup per token in the serving graph.
+# Longest word matched, in tokens: most of jieba's dictionary, and each further length
+# costs one more lookup per token in the serving graph (longer words scored no better
+# on validation: docs/benchmarks.md).
 MAX_WORD_LENGTH = 4
 
 
@@ -33,10 +36,10 @@ def is_cjk_word(word: str) -> bool:
     return all(is_cjk(char) for char in word)
 
 
-def bundled_words() -> list[str]:
+def bundled_words() -> list[tuple[str, str]]:
     """The words of jieba's dictionary (a package dependency; its dictionary is a file
     in the package, read without importing jieba) that are 2..`MAX_WORD_LENGTH` CJK
-    characters long, in the dictionary's order."""
+    characters long, in the dictionary's order, with their parts of speech."""
     spec = importlib.util.find_spec("jieba")
     locations = spec.submodule_search_locations if spec is not None else None
     path = Path(locations[0]) / "dict.txt" if locations else None
@@ -49,9 +52,10 @@ def bundled_words() -> list[str]:
     return _usable((e[0], e[2] if len(e) > 2 else "") for e in entries if is_cjk_word(e[0]))
 
 
-def read_words(path: str | Path) -> list[str]:
-    """A user's word list: one word a line (the first field), UTF-8; the words of
-    2..`MAX_WORD_LENGTH` characters are kept, in the file's order."""
+def read_words(path: str | Path) -> list[tuple[str, str]]:
+    """A user's word list, UTF-8: one word a line (the first field; the third, when
+    there is one, its tag); the words of 2..`MAX_WORD_LENGTH` characters are kept, in
+    the file's order."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: no such lexicon file (--lexicon takes auto, none or a FILE)")
@@ -71,9 +75,10 @@ def _lines(path: Path) -> list[str]:
         raise ConfigError(f"{path}, line {line}: the lexicon is not UTF-8 text") from None
 
 
-def _usable(words: Iterable[str]) -> list[str]:
-    """Each word once, lower-cased as the featurizer's keys are, if it is 2..
-    `MAX_WORD_LENGTH` characters long (one character is a token, not a word)."""
+def _usable(words: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Each word once (with its first tag), lower-cased as the featurizer's keys are,
+    if it is 2..`MAX_WORD_LENGTH` characters long (one character is a token, not a
+    word)."""
     seen = {}
     for word, tag in words:
         if 2 <= len(word) <= MAX_WORD_LENGTH:
@@ -91,8 +96,8 @@ def uses_lexicon(token_lists: Iterable[Sequence[str]]) -> bool:
     return has_cjk and Tokenizer.fit(token_lists).cjk_characters
 
 
-def lexicon_for(setting: str, token_lists: Iterable[Sequence[str]]) -> list[str]:
-    """The words `setting` (auto, none or a file) gives for this training data."""
+def lexicon_for(setting: str, token_lists: Iterable[Sequence[str]]) -> list[tuple[str, str]]:
+    """The lexicon `setting` (auto, none or a file) gives for this training data."""
     if setting == NONE:
         return []
     if setting == AUTO:
