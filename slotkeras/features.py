@@ -216,9 +216,9 @@ class TokenFeaturizer(keras.layers.Layer):
         """`trigram_ids` with each token's lexicon matches in its unused slots: for
         every lexicon word of n tokens that covers it, whether the token begins
         (`B`), continues (`M`) or ends (`E`) it, by n and by the word's tag. They
-        are hashed into the
-        trigram buckets (as strings no trigram can be: they start with a control
-        character) and so join the token's bag of trigrams in its embedding."""
+        are hashed into the trigram buckets (as strings no trigram can be: they
+        start with a control character) and so join the token's bag of trigrams in
+        its embedding."""
         width = tf.shape(keys)[1]
         present = keys != ""
 
