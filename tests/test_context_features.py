@@ -151,6 +151,7 @@ def test_config_refuses_bad_context_settings(name, value):
         TrainConfig(**{name: value}).validate()
 
 
+@pytest.mark.slow  # over half a minute on 2 cores: .ci/run runs it after the default suite
 def test_model_with_context_layers_loads_in_a_fresh_process(tmp_path):
     """train.py, then evaluate.py and predict in processes of their own: the layers are
     registered by importing the package, not by having built the model."""

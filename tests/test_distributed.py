@@ -269,6 +269,7 @@ def test_mirrored_strategy_with_two_replicas_trains_and_resumes(tmp_path):
     assert (tmp_path / "models" / "mirrored" / "saved_model" / "saved_model.pb").is_file()
 
 
+@pytest.mark.slow  # over half a minute on 2 cores: .ci/run runs it after the default suite
 def test_the_default_crf_model_trains_under_a_mirrored_strategy(tmp_path):
     """The default model (CRF output, intent feedback) with its loss summed over two
     replicas: it learns, and its model folder serves."""

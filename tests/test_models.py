@@ -280,6 +280,7 @@ def _train_as_a_user(tmp_path, name, *flags):
     return SlotFiller.load(folder)
 
 
+@pytest.mark.slow  # over half a minute on 2 cores: .ci/run runs it after the default suite
 def test_train_py_feedforward_is_the_lecture_baseline_and_the_bilstm_is_not(tmp_path):
     """`train.py --model feedforward` gives the unseen city the same slot distribution
     after "leave" as after "arrive": it sees one word at a time. The BiLSTM, trained

@@ -450,6 +450,7 @@ def _wait_for_epoch(process, state: Path, epoch: int, timeout: float = 240) -> f
     return time.monotonic()
 
 
+@pytest.mark.slow  # over half a minute on 2 cores: .ci/run runs it after the default suite
 def test_killed_training_resumes_and_keeps_the_old_model(corpus, base_model, tmp_path):
     epochs = 8
     work = tmp_path

@@ -127,6 +127,7 @@ def test_no_resume_starts_over(runs):
     assert_same_model(folder, whole)  # from scratch with the same seed: the same run
 
 
+@pytest.mark.slow  # over half a minute on 2 cores: .ci/run runs it after the default suite
 def test_a_changed_setting_starts_over_and_one_that_may_change_resumes(runs):
     whole, killed = runs
     folder, result = resume_in_a_copy(killed, "changed", "--dropout", "0.3")
