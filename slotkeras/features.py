@@ -231,9 +231,11 @@ class TokenFeaturizer(keras.layers.Layer):
             return tf.concat([head, values[:, : width + by]], 1)[:, :width]
 
         roles = []
+        # Each length's windows extend the last length's by one token.
+        window, whole = keys, present
         for n in range(2, self.max_word_length + 1):
-            window = tf.strings.join([shifted(keys, k, "") for k in range(n)])
-            whole = tf.reduce_all(tf.stack([shifted(present, k, False) for k in range(n)]), 0)
+            window = tf.strings.join([window, shifted(keys, n - 1, "")])
+            whole = whole & shifted(present, n - 1, False)
             code = self._lexicon_table.lookup(window)
             begins = whole & (code > 0)
             roles.append(tf.where(begins, f"\x1fB{n}", ""))

@@ -48,8 +48,7 @@ def bundled_words() -> list[tuple[str, str]]:
             "lexicon: 'auto' needs jieba's dictionary for this Chinese corpus; "
             "install it with `pip install jieba`, or pass --lexicon none"
         )
-    entries = (line.split() for line in _lines(path) if line.strip())
-    return _usable((e[0], e[2] if len(e) > 2 else "") for e in entries if is_cjk_word(e[0]))
+    return _usable((word, tag) for word, tag in _entries(path) if is_cjk_word(word))
 
 
 def read_words(path: str | Path) -> list[tuple[str, str]]:
@@ -59,8 +58,16 @@ def read_words(path: str | Path) -> list[tuple[str, str]]:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: no such lexicon file (--lexicon takes auto, none or a FILE)")
-    entries = (line.split() for line in _lines(path) if line.strip())
-    return _usable((e[0], e[2] if len(e) > 2 else "") for e in entries)
+    return _usable(_entries(path))
+
+
+def _entries(path: Path):
+    """`(word, tag)` of each non-blank line: its first field, and its third when there
+    is one (jieba's `word frequency tag`), else ""."""
+    for line in _lines(path):
+        fields = line.split()
+        if fields:
+            yield fields[0], fields[2] if len(fields) > 2 else ""
 
 
 def _lines(path: Path) -> list[str]:
