@@ -53,6 +53,7 @@ VARIANTS = {
     "l2": ("valid", ["--layers", "2"]),
     "nolex": ("valid", ["--lexicon", "none"]),
     "ema995": ("valid", ["--weight-averaging", "0.995"]),
+    "bioes": ("valid", ["--tag-scheme", "bioes"]),
     "hbase": ("heldout", []),
     "hrefit": ("heldout", ["--refit"]),
     "hr128": ("heldout", ["--refit", "--batch-size", "128"]),

@@ -228,7 +228,7 @@ def _add_optimisation_flags(p) -> None:
 
 
 def train_parser() -> Parser:
-    from slotkeras.config import ENCODINGS, KINDS, OUTPUTS, STRATEGIES
+    from slotkeras.config import ENCODINGS, KINDS, OUTPUTS, STRATEGIES, TAG_SCHEMES
 
     p = Parser(prog="train.py", description="Train a slot-filling tagger.")
     S = argparse.SUPPRESS  # unset flags keep the config file's or the default value
@@ -260,6 +260,14 @@ def train_parser() -> Parser:
         default=S,
         metavar="LAYER",
         help="slot output layer: %(choices)s (default: crf; softmax for feedforward)",
+    )
+    p.add_argument(
+        "--tag-scheme",
+        choices=TAG_SCHEMES,
+        default=S,
+        metavar="SCHEME",
+        help="tags the model learns: %(choices)s (bioes: span ends and one-token spans "
+        "tagged apart; predictions are BIO either way)",
     )
     _add_optimisation_flags(p)
     p.add_argument("--strategy", choices=STRATEGIES, default=S)

@@ -23,6 +23,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from slotkeras.data import iob_spans
+
 PAD_INDEX = 0  # index of the padding token "" in the 1-of-N vocabulary
 OTHER_INDEX = 1  # index of the "Other" bucket (every word not in the lexicon)
 OTHER_TOKEN = "[OTHER]"
@@ -304,6 +306,38 @@ def build_vocabulary(
     )
     words = sorted((w for w, c in counts.items() if c >= min_count), key=lambda w: (-counts[w], w))
     return words[:max_size] if max_size is not None else words
+
+
+def to_bioes(tags: Sequence[str]) -> list[str]:
+    """One utterance's BIO tags in the BIOES scheme that a model may tag with inside:
+    a span of one token is `S-x`, a longer one `B-x I-x ... E-x`. Spans are read with
+    conlleval semantics (`slotkeras.data.iob_spans`: an `I-x` may open one), so that
+    `output_tag` of each tag gives back a sequence with exactly the same spans.
+
+    >>> to_bioes(["O", "B-city", "I-city", "I-city", "I-date", "O"])
+    ['O', 'B-city', 'I-city', 'E-city', 'S-date', 'O']
+    """
+    out = ["O"] * len(tags)
+    for kind, start, end in iob_spans(tags):
+        if end - start == 1:
+            out[start] = f"S-{kind}"
+            continue
+        out[start] = f"B-{kind}"
+        out[start + 1 : end - 1] = [f"I-{kind}"] * (end - start - 2)
+        out[end - 1] = f"E-{kind}"
+    return out
+
+
+def output_tag(tag: str) -> str:
+    """The BIO tag that a model's tag stands for in predictions, reports and the
+    SavedModel: `S-x` opens a span like `B-x`, and `E-x` continues one like `I-x`, so a
+    model tagging in BIOES answers in the scheme of its training data (and a decoded
+    `B-x O`, which BIOES forbids, reads as the one-token span it would be in BIO)."""
+    if tag[:2] == "S-":
+        return "B-" + tag[2:]
+    if tag[:2] == "E-":
+        return "I-" + tag[2:]
+    return tag
 
 
 class LabelVocabulary:

@@ -131,7 +131,7 @@ def write_model_folder(
     if tokenizer_config is not None:
         settings["tokenizer"] = tokenizer_config
     write_json(folder / "config.json", settings)
-    write_json(folder / "labels.json", {"tags": list(filler.tags), "intents": filler.intents})
+    write_json(folder / "labels.json", {"tags": list(filler.model_tags), "intents": filler.intents})
     atomic_write(folder / "history.csv", history_csv(history))
     write_json(folder / "metrics.json", metrics)
     if export:

@@ -71,13 +71,13 @@ def training_inputs(
         max_word_length=lexicon.MAX_WORD_LENGTH,
         name="token_featurizer",
     )
-    tags = features.LabelVocabulary.from_tags(u.tags for u in train)
+    tags = features.LabelVocabulary.from_tags(model_tags(config, u.tags) for u in train)
     intents = None
     if config.joint_intent and all(u.intent is not None for u in train):
         intents = features.LabelVocabulary.from_labels(u.intent for u in train)
 
     global_batch = config.batch_size * replicas
-    arrays = _dataset_arrays(featurizer, train, tags, intents)
+    arrays = _dataset_arrays(featurizer, train, tags, intents, config)
     word_dropout = config.word_dropout if config.encoding != "hash" else 0.0
 
     def epoch(number):
@@ -110,17 +110,22 @@ def training_inputs(
     # Sorted by length, validation batches hold little padding.
     order = np.argsort([len(u.tokens) for u in splits.valid], kind="stable")
     valid = [splits.valid[i] for i in order]
-    word_ids, trigram_ids, _, _ = _dataset_arrays(featurizer, valid, tags, intents)
+    word_ids, trigram_ids, _, _ = _dataset_arrays(featurizer, valid, tags, intents, config)
     valid_ds = features.make_dataset(
         word_ids, trigram_ids, batch_size=VALIDATION_BATCH, max_trigrams=config.max_trigrams
     )
     return TrainingInputs(featurizer, tags, intents, train_from, steps_per_epoch, valid_ds, valid)
 
 
-def _dataset_arrays(featurizer, utterances, tag_vocab, intent_vocab):
+def model_tags(config: TrainConfig, tags):
+    """An utterance's tags in the scheme the model learns (`config.tag_scheme`)."""
+    return features.to_bioes(tags) if config.tag_scheme == "bioes" else list(tags)
+
+
+def _dataset_arrays(featurizer, utterances, tag_vocab, intent_vocab, config):
     token_lists = [u.tokens for u in utterances]
     word_ids, trigram_ids = features.featurize(featurizer, token_lists)
-    slot_ids = [tag_vocab.encode(u.tags, unknown=0) for u in utterances]
+    slot_ids = [tag_vocab.encode(model_tags(config, u.tags), unknown=0) for u in utterances]
     intent_ids = None
     if intent_vocab is not None:
         intent_ids = [intent_vocab.index.get(u.intent, 0) for u in utterances]

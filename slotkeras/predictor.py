@@ -156,8 +156,11 @@ class SlotFiller:
     tokenizer of its training data."""
 
     def __init__(self, model: keras.Model, tags: list[str], intents: list[str], config: dict):
+        """`tags`: the model's own tags, id by id (BIO, or BIOES when trained so)."""
         self.model = model
-        self.tags = list(tags)
+        self.model_tags = list(tags)
+        # What each tag id answers: BIO, the scheme of the training data.
+        self.tags = [features.output_tag(tag) for tag in self.model_tags]
         self.intents = list(intents)
         self.config = config
         self.tokenizer = Tokenizer.from_config(config.get("tokenizer"))

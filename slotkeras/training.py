@@ -21,7 +21,7 @@ from slotkeras import distributed, evaluation, models
 from slotkeras.callbacks import AveragedWeights, EarlyStoppingOnSlotF1, EpochCheckpoint, SlotF1
 from slotkeras.config import TrainConfig
 from slotkeras.distributed import TrainingError  # noqa: F401  (the command line's error)
-from slotkeras.features import LABEL_PAD
+from slotkeras.features import LABEL_PAD, output_tag
 from slotkeras.model_folder import Checkpoint, replace_folder, write_model_folder
 from slotkeras.optimizers import LazyAdam
 from slotkeras.pipeline import TrainingInputs, lexicon_words, training_inputs
@@ -311,7 +311,7 @@ def _callbacks(inputs: TrainingInputs, checkpoint, early_stopping, history) -> l
         inputs.valid,
         [list(u.tags) for u in valid],
         gold_intents,
-        inputs.tags.labels,
+        [output_tag(tag) for tag in inputs.tags.labels],
         inputs.num_intents,
     )
     averaged = AveragedWeights()

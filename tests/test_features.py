@@ -10,6 +10,7 @@ import pytest
 import tensorflow as tf
 
 from slotkeras import features
+from slotkeras.data import iob_spans
 
 TOKENS = [
     ["leave", "taipei", "on", "november", "2nd"],
@@ -166,6 +167,27 @@ def test_label_vocabulary_puts_o_first_and_is_sorted():
     assert vocab.labels == ["O", "B-a", "B-x", "I-x"]
     assert [vocab.labels[i] for i in vocab.encode(["I-x", "O"])] == ["I-x", "O"]
     assert vocab.encode(["B-unseen"], unknown=0) == [0]
+
+
+def test_bioes_tags_give_back_the_same_spans_as_bio():
+    assert features.to_bioes(["O", "B-city", "I-city", "I-city", "I-date", "O"]) == [
+        "O", "B-city", "I-city", "E-city", "S-date", "O"
+    ]  # fmt: skip
+    # Every BIO sequence, ill-formed ones too (an I- opening a span, a B- after a B-):
+    # its spans, read with conlleval semantics, survive the round trip.
+    rng = np.random.default_rng(0)
+    alphabet = ["O", "B-a", "I-a", "B-b", "I-b"]
+    for _ in range(500):
+        tags = [alphabet[i] for i in rng.integers(0, len(alphabet), rng.integers(0, 9))]
+        bioes = features.to_bioes(tags)
+        assert len(bioes) == len(tags)
+        assert iob_spans([features.output_tag(t) for t in bioes]) == iob_spans(tags), tags
+        for _, start, end in iob_spans(tags):
+            assert bioes[start][0] == ("S" if end - start == 1 else "B")
+            assert bioes[end - 1][0] == ("S" if end - start == 1 else "E")
+    assert [features.output_tag(t) for t in ["O", "B-x", "I-x", "E-x", "S-x"]] == [
+        "O", "B-x", "I-x", "I-x", "B-x"
+    ]  # fmt: skip
 
 
 def test_dataset_batches_by_length_pads_and_keeps_every_utterance():

@@ -1,0 +1,38 @@
+"""The tags a model learns (`--tag-scheme`) and the BIO tags it answers in."""
+
+import numpy as np
+import pytest
+
+from slotkeras import features
+from slotkeras.config import TrainConfig
+from slotkeras.data import iob_spans, read_utterances
+from slotkeras.pipeline import _dataset_arrays, training_inputs
+from slotkeras.splits import Splits
+
+
+@pytest.fixture(scope="module")
+def sample():
+    utterances = read_utterances("data/train.csv")[:120]
+    return Splits(utterances[:100], utterances[100:], None, None)
+
+
+@pytest.mark.parametrize("scheme", ["bio", "bioes"])
+def test_training_targets_are_the_data_spans_in_the_chosen_scheme(sample, scheme):
+    config = TrainConfig(tag_scheme=scheme, lexicon="none").validate()
+    inputs = training_inputs(config, sample)
+    labels = inputs.tags.labels
+    prefixes = {tag[:2] for tag in labels if tag != "O"}
+    assert prefixes == ({"B-", "I-", "E-", "S-"} if scheme == "bioes" else {"B-", "I-"})
+    # The training targets, read back through `output_tag`, hold the data's spans.
+    *_, slot_ids, _ = _dataset_arrays(inputs.featurizer, sample.train, inputs.tags, None, config)
+    for u, ids in zip(sample.train, slot_ids, strict=True):
+        model_tags = [labels[i] for i in ids]
+        assert model_tags == (features.to_bioes(u.tags) if scheme == "bioes" else list(u.tags))
+        assert iob_spans([features.output_tag(t) for t in model_tags]) == iob_spans(u.tags)
+
+
+def test_an_unknown_scheme_is_a_config_error():
+    from slotkeras.config import ConfigError
+
+    with pytest.raises(ConfigError, match="tag_scheme"):
+        TrainConfig(tag_scheme="bmes").validate()
