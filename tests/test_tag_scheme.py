@@ -1,6 +1,5 @@
 """The tags a model learns (`--tag-scheme`) and the BIO tags it answers in."""
 
-import numpy as np
 import pytest
 
 from slotkeras import features
