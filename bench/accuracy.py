@@ -125,6 +125,8 @@ ABLATIONS = {
     # The word lexicon's matches (jieba's dictionary on Chinese written a character a
     # token; nothing elsewhere).
     "no-lexicon": ["--lexicon", "none"],
+    # BIO tags where the default's auto scheme takes BIOES (most spans longer than a token).
+    "bio": ["--tag-scheme", "bio"],
 }
 # Flags whose setting the table shows in a column of its own: left out of its "extra
 # flags" column, so that an `--encoding hash` ablation groups with the runs saved before
@@ -231,6 +233,7 @@ def run_one(corpus: Corpus, kind: str, bidirectional: bool, seed: int, extra: li
         "learning_rate_decay": config.get("learning_rate_decay", 1.0),
         "lexicon": config.get("lexicon", "none"),
         "lexicon_words": metrics.get("lexicon_words", 0),
+        "tag_scheme": metrics.get("tag_scheme", "bio"),  # the tags the model learnt
         "extra": extra,
         "seed": seed,
         "valid_slot_f1": metrics["validation"]["slot_f1"],
@@ -335,14 +338,17 @@ def shown_flags(flags: list[str]) -> list[str]:
     return shown
 
 
+def output(row) -> str:
+    """The output layer, and the tags it learnt where they were BIOES."""
+    scheme = row.get("tag_scheme", "bio")  # rows from before the schemes were BIO
+    return row["output_layer"] + (", BIOES" if scheme == "bioes" else "")
+
+
 def label(row) -> str:
     name = "default" if row["kind"] == "default" else row["model"]
     direction = "bi" if row["bidirectional"] else "uni"
     extra = " ".join(shown_flags(row["extra"]))
-    return (
-        f"{name} | {direction} | {row['encoding']} | {row['output_layer']} | "
-        f"{training(row)} | {extra}"
-    )
+    return f"{name} | {direction} | {row['encoding']} | {output(row)} | {training(row)} | {extra}"
 
 
 def corpus_of(row) -> str:
@@ -364,7 +370,11 @@ def table(rows) -> str:
     )
     lines = [header, "|" + "---|" * header.count(" | ") + "---|"]
     # The current default first, then earlier defaults, then the rest.
-    current = {label({"kind": "default", **_default_row(), "lexicon_words": n}) for n in (0, 1)}
+    current = {
+        label({"kind": "default", **_default_row(), "lexicon_words": n, "tag_scheme": scheme})
+        for n in (0, 1)
+        for scheme in ("bio", "bioes")
+    }
     for key in sorted(groups, key=lambda k: (k not in current, not k.startswith("default"), k)):
         runs = groups[key]
         intent = f"{mean_std([r.get('test_intent_accuracy') for r in runs])} | " if intents else ""

@@ -267,7 +267,8 @@ def train_parser() -> Parser:
         default=S,
         metavar="SCHEME",
         help="tags the model learns: %(choices)s (bioes: span ends and one-token spans "
-        "tagged apart; predictions are BIO either way)",
+        "tagged apart; auto, the default: bioes when most training spans are longer "
+        "than one token; predictions are BIO either way)",
     )
     _add_optimisation_flags(p)
     p.add_argument("--strategy", choices=STRATEGIES, default=S)

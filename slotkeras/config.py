@@ -16,7 +16,7 @@ BUNDLED_TEST = "data/test.csv"
 KINDS = ("feedforward", "elman", "jordan", "gru", "lstm", "peephole_lstm")
 ENCODINGS = ("onehot", "hash", "both")
 OUTPUTS = ("softmax", "crf")
-TAG_SCHEMES = ("bio", "bioes")
+TAG_SCHEMES = ("auto", "bio", "bioes")
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
 OPTIMIZERS = ("adam", "lazy_adam")
 # Keys of a model folder's config.json that are not settings: the tokenizer's fitted
@@ -126,8 +126,10 @@ class TrainConfig:
     # chosen on the validation splits of three corpora together: docs/benchmarks.md)
     output_layer: str | None = None  # softmax | crf (linear-chain CRF, Viterbi decoding);
     # None: softmax for feedforward, crf for the recurrent kinds (default_output_layer)
-    tag_scheme: str = "bio"  # the tags the model learns: the data's BIO, or BIOES (a
-    # span's last token and one-token spans tagged apart); answers are BIO either way
+    tag_scheme: str = "auto"  # the tags the model learns: the data's BIO, or BIOES (a
+    # span's last token and one-token spans tagged apart); auto: BIOES when most
+    # training spans are longer than one token (slotkeras.pipeline.tag_scheme_for).
+    # Predictions are BIO either way
     joint_intent: bool = True  # train an intent head when the data has intents
     slot_intent_feedback: bool | None = None  # feed the utterance vector into the slot
     # head; None: off for feedforward, on for the recurrent kinds

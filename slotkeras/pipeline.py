@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from slotkeras import features, lexicon
 from slotkeras.config import TrainConfig
+from slotkeras.data import iob_spans
 from slotkeras.splits import Splits
 
 VALIDATION_BATCH = 256  # utterances per validation batch (no gradients: any size fits)
@@ -22,12 +23,13 @@ _SEED_STRIDE = 1_000_003
 @dataclass
 class TrainingInputs:
     featurizer: features.TokenFeaturizer
-    tags: features.LabelVocabulary
+    tags: features.LabelVocabulary  # in `tag_scheme`
     intents: features.LabelVocabulary | None  # None: no intent head
     train_from: Callable[[int], tf.data.Dataset]  # the batches of the epochs left
     steps_per_epoch: int
     valid: tf.data.Dataset  # inputs of `valid_utterances`, in their order
     valid_utterances: list  # the validation split, sorted by length
+    tag_scheme: str  # "bio" or "bioes": the tags the model learns
 
     @property
     def num_intents(self) -> int:
@@ -71,13 +73,14 @@ def training_inputs(
         max_word_length=lexicon.MAX_WORD_LENGTH,
         name="token_featurizer",
     )
-    tags = features.LabelVocabulary.from_tags(model_tags(config, u.tags) for u in train)
+    scheme = tag_scheme_for(config, train)
+    tags = features.LabelVocabulary.from_tags(model_tags(scheme, u.tags) for u in train)
     intents = None
     if config.joint_intent and all(u.intent is not None for u in train):
         intents = features.LabelVocabulary.from_labels(u.intent for u in train)
 
     global_batch = config.batch_size * replicas
-    arrays = _dataset_arrays(featurizer, train, tags, intents, config)
+    arrays = _dataset_arrays(featurizer, train, tags, intents, scheme)
     word_dropout = config.word_dropout if config.encoding != "hash" else 0.0
 
     def epoch(number):
@@ -110,22 +113,41 @@ def training_inputs(
     # Sorted by length, validation batches hold little padding.
     order = np.argsort([len(u.tokens) for u in splits.valid], kind="stable")
     valid = [splits.valid[i] for i in order]
-    word_ids, trigram_ids, _, _ = _dataset_arrays(featurizer, valid, tags, intents, config)
+    word_ids, trigram_ids, _, _ = _dataset_arrays(featurizer, valid, tags, intents, scheme)
     valid_ds = features.make_dataset(
         word_ids, trigram_ids, batch_size=VALIDATION_BATCH, max_trigrams=config.max_trigrams
     )
-    return TrainingInputs(featurizer, tags, intents, train_from, steps_per_epoch, valid_ds, valid)
+    return TrainingInputs(
+        featurizer, tags, intents, train_from, steps_per_epoch, valid_ds, valid, scheme
+    )
 
 
-def model_tags(config: TrainConfig, tags):
-    """An utterance's tags in the scheme the model learns (`config.tag_scheme`)."""
-    return features.to_bioes(tags) if config.tag_scheme == "bioes" else list(tags)
+def tag_scheme_for(config: TrainConfig, train) -> str:
+    """The tags a run's model learns: `config.tag_scheme`, and for "auto" BIOES when at
+    least half of the training split's spans are longer than one token, BIO otherwise.
+
+    BIOES tags a span's last token (E-) and a one-token span (S-) apart, so the CRF
+    learns where spans end, not only where they start. That pays where spans are
+    long: it won on the validation splits of MIT Movie and Resume NER, whose spans
+    run over several tokens, and lost on ATIS's, mostly one word long, where it
+    mainly splits the examples of each rare slot type between two tags
+    (docs/benchmarks.md)."""
+    if config.tag_scheme != "auto":
+        return config.tag_scheme
+    lengths = [end - start for u in train for _, start, end in iob_spans(u.tags)]
+    longer = sum(length > 1 for length in lengths)
+    return "bioes" if lengths and 2 * longer >= len(lengths) else "bio"
 
 
-def _dataset_arrays(featurizer, utterances, tag_vocab, intent_vocab, config):
+def model_tags(scheme: str, tags):
+    """An utterance's BIO tags in the scheme the model learns."""
+    return features.to_bioes(tags) if scheme == "bioes" else list(tags)
+
+
+def _dataset_arrays(featurizer, utterances, tag_vocab, intent_vocab, scheme):
     token_lists = [u.tokens for u in utterances]
     word_ids, trigram_ids = features.featurize(featurizer, token_lists)
-    slot_ids = [tag_vocab.encode(model_tags(config, u.tags), unknown=0) for u in utterances]
+    slot_ids = [tag_vocab.encode(model_tags(scheme, u.tags), unknown=0) for u in utterances]
     intent_ids = None
     if intent_vocab is not None:
         intent_ids = [intent_vocab.index.get(u.intent, 0) for u in utterances]

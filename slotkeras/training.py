@@ -140,8 +140,8 @@ def train(config: TrainConfig, log=print, splits: Splits | None = None) -> dict:
     inputs = training_inputs(config, splits, strategy.num_replicas_in_sync, words)
     log(
         f"{len(splits.train)} training and {len(splits.valid)} validation utterances; "
-        f"{len(inputs.featurizer.vocabulary)} words (+ Other), {len(inputs.tags)} tags, "
-        f"{inputs.num_intents} intents"
+        f"{len(inputs.featurizer.vocabulary)} words (+ Other), {len(inputs.tags)} tags "
+        f"({inputs.tag_scheme.upper()}), {inputs.num_intents} intents"
     )
     if inputs.featurizer.lexicon:
         words_in = len(inputs.featurizer.lexicon)
@@ -197,6 +197,7 @@ def train(config: TrainConfig, log=print, splits: Splits | None = None) -> dict:
         "train_seconds": round(train_seconds, 2),
         "parameters": int(tagger.count_params()),
         "lexicon_words": len(inputs.featurizer.lexicon),
+        "tag_scheme": inputs.tag_scheme,
         "train_utterances": len(splits.train),
         "valid_utterances": len(splits.valid),
         "stopped_early": early_stopping.wait >= config.patience,
