@@ -256,6 +256,12 @@ def run_one(corpus: Corpus, kind: str, bidirectional: bool, seed: int, extra: li
     }
 
 
+def _commit() -> str:
+    return subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+
+
 def _train_config(values: dict | None = None):
     """A `TrainConfig` of the project beside this script: the defaults, or `values`."""
     sys.path.insert(0, str(ROOT))
@@ -348,6 +354,8 @@ def label(row) -> str:
     name = "default" if row["kind"] == "default" else row["model"]
     direction = "bi" if row["bidirectional"] else "uni"
     extra = " ".join(shown_flags(row["extra"]))
+    if row.get("note"):
+        extra = f"{extra} ({row['note']})".strip()
     return f"{name} | {direction} | {row['encoding']} | {output(row)} | {training(row)} | {extra}"
 
 
@@ -609,6 +617,12 @@ def main(argv=None) -> int:
         default=[],
         help="flags passed to train.py for every run (must come last)",
     )
+    p.add_argument(
+        "--note",
+        default="",
+        help="a remark the runs' rows show beside their flags, so that runs of the same "
+        "settings under another code or environment are averaged apart (e.g. 'rerun')",
+    )
     p.add_argument("--only-report", action="store_true")
     args = p.parse_args(argv)
     command = "python bench/accuracy.py " + " ".join(argv if argv is not None else sys.argv[1:])
@@ -627,6 +641,9 @@ def main(argv=None) -> int:
                 for seed in range(args.first_seed, args.first_seed + args.seeds):
                     row = run_one(corpus, kind, bidirectional, seed, flags + args.extra)
                     row["command"] = command
+                    row["commit"] = _commit()
+                    if args.note:
+                        row["note"] = args.note
                     with open(RESULTS, "a", encoding="utf-8") as handle:
                         handle.write(json.dumps(row) + "\n")
                     test = "-" if row["test_slot_f1"] is None else f"{row['test_slot_f1']:.2f}"
