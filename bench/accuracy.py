@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import importlib.metadata
 import json
 import os
 import platform
@@ -254,6 +255,11 @@ def run_one(corpus: Corpus, kind: str, bidirectional: bool, seed: int, extra: li
         "date": datetime.date.today().isoformat(),
         "machine": machine(),
     }
+
+
+def _packages() -> dict:
+    names = ("tensorflow", "keras", "numpy")
+    return {name: importlib.metadata.version(name) for name in names}
 
 
 def _commit() -> str:
@@ -642,6 +648,8 @@ def main(argv=None) -> int:
                     row = run_one(corpus, kind, bidirectional, seed, flags + args.extra)
                     row["command"] = command
                     row["commit"] = _commit()
+                    # The same code gave ATIS other figures on another day (docs/benchmarks.md).
+                    row["packages"] = _packages()
                     if args.note:
                         row["note"] = args.note
                     with open(RESULTS, "a", encoding="utf-8") as handle:
