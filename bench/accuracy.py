@@ -262,7 +262,8 @@ def _packages() -> dict:
     return {name: importlib.metadata.version(name) for name in names}
 
 
-def _commit() -> str:
+def commit() -> str:
+    """The checkout's commit, short (what a result row was run at)."""
     return subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
     ).stdout.strip()
@@ -647,7 +648,7 @@ def main(argv=None) -> int:
                 for seed in range(args.first_seed, args.first_seed + args.seeds):
                     row = run_one(corpus, kind, bidirectional, seed, flags + args.extra)
                     row["command"] = command
-                    row["commit"] = _commit()
+                    row["commit"] = commit()
                     # The same code gave ATIS other figures on another day (docs/benchmarks.md).
                     row["packages"] = _packages()
                     if args.note:

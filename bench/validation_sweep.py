@@ -31,7 +31,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-from accuracy import machine, publish  # noqa: E402
+from accuracy import commit, machine, publish  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "validation_sweep.jsonl"
 DATA = ROOT.parent / "shared" / "data"
@@ -63,12 +63,6 @@ VARIANTS = {
         ["--dropout", "0.5", "--pair-buckets", "65536", "--refit", "--batch-size", "128"],
     ),
 }
-
-
-def commit() -> str:
-    return subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-    ).stdout.strip()
 
 
 def run_one(variant: str, corpus: str, seed: int) -> dict:
