@@ -74,13 +74,14 @@ def training_inputs(
         name="token_featurizer",
     )
     scheme = tag_scheme_for(config, train)
-    tags = features.LabelVocabulary.from_tags(model_tags(scheme, u.tags) for u in train)
+    train_tags = [model_tags(scheme, u.tags) for u in train]
+    tags = features.LabelVocabulary.from_tags(train_tags)
     intents = None
     if config.joint_intent and all(u.intent is not None for u in train):
         intents = features.LabelVocabulary.from_labels(u.intent for u in train)
 
     global_batch = config.batch_size * replicas
-    arrays = _dataset_arrays(featurizer, train, tags, intents, scheme)
+    arrays = _dataset_arrays(featurizer, train, train_tags, tags, intents)
     word_dropout = config.word_dropout if config.encoding != "hash" else 0.0
 
     def epoch(number):
@@ -113,7 +114,8 @@ def training_inputs(
     # Sorted by length, validation batches hold little padding.
     order = np.argsort([len(u.tokens) for u in splits.valid], kind="stable")
     valid = [splits.valid[i] for i in order]
-    word_ids, trigram_ids, _, _ = _dataset_arrays(featurizer, valid, tags, intents, scheme)
+    # Inputs only: validation is scored on the BIO tags of `valid_utterances`.
+    word_ids, trigram_ids = features.featurize(featurizer, [u.tokens for u in valid])
     valid_ds = features.make_dataset(
         word_ids, trigram_ids, batch_size=VALIDATION_BATCH, max_trigrams=config.max_trigrams
     )
@@ -144,10 +146,12 @@ def model_tags(scheme: str, tags):
     return features.to_bioes(tags) if scheme == "bioes" else list(tags)
 
 
-def _dataset_arrays(featurizer, utterances, tag_vocab, intent_vocab, scheme):
+def _dataset_arrays(featurizer, utterances, tag_lists, tag_vocab, intent_vocab):
+    """Inputs and targets of `utterances`; `tag_lists`: their tags as the model learns
+    them (`model_tags`)."""
     token_lists = [u.tokens for u in utterances]
     word_ids, trigram_ids = features.featurize(featurizer, token_lists)
-    slot_ids = [tag_vocab.encode(model_tags(scheme, u.tags), unknown=0) for u in utterances]
+    slot_ids = [tag_vocab.encode(tags, unknown=0) for tags in tag_lists]
     intent_ids = None
     if intent_vocab is not None:
         intent_ids = [intent_vocab.index.get(u.intent, 0) for u in utterances]

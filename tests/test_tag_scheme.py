@@ -5,7 +5,7 @@ import pytest
 from slotkeras import features
 from slotkeras.config import TrainConfig
 from slotkeras.data import Utterance, iob_spans, read_utterances
-from slotkeras.pipeline import _dataset_arrays, training_inputs
+from slotkeras.pipeline import _dataset_arrays, model_tags, training_inputs
 from slotkeras.splits import Splits
 
 
@@ -24,11 +24,12 @@ def test_training_targets_are_the_data_spans_in_the_chosen_scheme(sample, scheme
     prefixes = {tag[:2] for tag in labels if tag != "O"}
     assert prefixes == ({"B-", "I-", "E-", "S-"} if scheme == "bioes" else {"B-", "I-"})
     # The training targets, read back through `output_tag`, hold the data's spans.
-    *_, slot_ids, _ = _dataset_arrays(inputs.featurizer, sample.train, inputs.tags, None, scheme)
+    tag_lists = [model_tags(inputs.tag_scheme, u.tags) for u in sample.train]
+    *_, slot_ids, _ = _dataset_arrays(inputs.featurizer, sample.train, tag_lists, inputs.tags, None)
     for u, ids in zip(sample.train, slot_ids, strict=True):
-        model_tags = [labels[i] for i in ids]
-        assert model_tags == (features.to_bioes(u.tags) if scheme == "bioes" else list(u.tags))
-        assert iob_spans([features.output_tag(t) for t in model_tags]) == iob_spans(u.tags)
+        learnt = [labels[i] for i in ids]
+        assert learnt == (features.to_bioes(u.tags) if scheme == "bioes" else list(u.tags))
+        assert iob_spans([features.output_tag(t) for t in learnt]) == iob_spans(u.tags)
 
 
 def test_auto_takes_bioes_where_most_spans_are_longer_than_one_token():
