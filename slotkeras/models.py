@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import keras
 
 from slotkeras.config import (
@@ -74,6 +76,7 @@ def build_tagger(
     output: str | None = None,
     slot_intent_feedback: bool | None = None,
     seed: int | None = None,
+    tag_names: Sequence[str] | None = None,
     name: str = "tagger",
 ) -> keras.Model:
     """Builds a slot tagger as a functional Keras model with every layer named.
@@ -114,6 +117,8 @@ def build_tagger(
             into every token's slot classifier; None: off for "feedforward", on
             otherwise.
         seed: seed of the dropout layers.
+        tag_names: each tag's name (BIO or BIOES); with the CRF output, decoding
+            keeps to the transitions their notation allows (`CRF`'s `tag_names`).
         name: model name.
     """
     if model not in KINDS:
@@ -155,7 +160,7 @@ def build_tagger(
             x = layer(x, mask=mask)
         x = keras.layers.Dropout(dropout, seed=seed, name=f"dropout_{i + 1}")(x)
 
-    outputs = _heads(x, mask, num_tags, num_intents, units, output, slot_intent_feedback)
+    outputs = _heads(x, mask, num_tags, num_intents, units, output, slot_intent_feedback, tag_names)
     return keras.Model({"word_ids": word_ids, "trigram_ids": trigram_ids}, outputs, name=name)
 
 
@@ -195,7 +200,7 @@ def _with_context_features(
     return keras.layers.Concatenate(name="word_and_context_vectors")(parts)
 
 
-def _heads(x, mask, num_tags, num_intents, units, output, slot_intent_feedback) -> dict:
+def _heads(x, mask, num_tags, num_intents, units, output, slot_intent_feedback, tag_names) -> dict:
     """The slot scores (and the intent) from the words' top-layer vectors `x`."""
     outputs = {}
     if num_intents:
@@ -211,7 +216,7 @@ def _heads(x, mask, num_tags, num_intents, units, output, slot_intent_feedback) 
         from slotkeras.layers.crf import CRF
 
         emissions = keras.layers.Dense(num_tags, name="slot_scores")(x)
-        outputs["slots"] = CRF(num_tags, name="slots")(emissions, mask=mask)
+        outputs["slots"] = CRF(num_tags, tag_names=tag_names, name="slots")(emissions, mask=mask)
     else:
         outputs["slots"] = keras.layers.Dense(num_tags, activation="softmax", name="slots")(x)
     return outputs

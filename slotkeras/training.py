@@ -39,12 +39,14 @@ def build_compiled_tagger(
     vocabulary_size: int,
     num_intents: int,
     steps_per_epoch: int = 1,
+    tag_names=None,
 ) -> keras.Model:
     """The tagger of a run, compiled with its losses and optimizer (call it under the
     strategy's scope). `steps_per_epoch`: the optimizer steps over which the learning
-    rate falls by `config.learning_rate_decay`."""
+    rate falls by `config.learning_rate_decay`. `tag_names`: see `models.build_tagger`."""
     tagger = models.build_tagger(
         num_tags=num_tags,
+        tag_names=tag_names,
         vocabulary_size=vocabulary_size,
         num_intents=num_intents,
         **models.tagger_options(config),
@@ -88,6 +90,7 @@ def _compiled_tagger_for(config: TrainConfig, inputs: TrainingInputs, strategy) 
             inputs.featurizer.vocabulary_size,
             inputs.num_intents,
             steps_per_epoch=inputs.steps_per_epoch,
+            tag_names=inputs.tags.labels,
         )
 
 

@@ -724,9 +724,20 @@ def test_chinese_characters_train_evaluate_and_serve(tmp_path, tf_quiet):
     assert [t.decode() for t in out["tokens"].numpy()[0] if t] == list("我要从台北飞到东京")
     from slotkeras.predictor import SlotFiller
 
+    filler = SlotFiller.load(model)
     served = [[t.decode() for t in row if t] for row in out["tags"].numpy()]
-    assert served == [p.tags for p in SlotFiller.load(model).tag_text(texts)]
+    assert served == [p.tags for p in filler.tag_text(texts)]
     assert {i.decode() for i in out["intent"].numpy()} <= set(labels["intents"])
+    # Decoding keeps to BIOES: no span continued from outside one or left open.
+    from slotkeras.layers.crf import allowed_transitions
+    from slotkeras.predictor import find_crf
+
+    assert find_crf(filler.model).tag_names == labels["tags"]
+    follows, starts, ends = allowed_transitions(labels["tags"])
+    tag_ids, *_ = filler.predict_ids([t.split() for t in texts[:2]])
+    for ids in tag_ids:
+        assert starts[ids[0]] and ends[ids[-1]], ids
+        assert all(follows[a, b] for a, b in zip(ids[:-1], ids[1:], strict=True)), ids
 
 
 # --------------------------------------------------------------------------------------

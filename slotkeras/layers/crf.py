@@ -3,6 +3,7 @@
 import numbers
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import initializers
 
@@ -26,6 +27,51 @@ PRUNE_CANDIDATES = 8
 SMALL_BATCH = 4
 # Time steps per iteration of `decode_with_marginals`'s loop.
 UNROLL = 2
+# Added to the score of a transition that the tags' notation forbids: no path through
+# one can win, and its weight in the marginals, exp(-1e4), is 0 in float32.
+FORBIDDEN = -1e4
+
+
+def _notation(name):
+    """(prefix, type) of a BIO or BIOES tag name: ("O", None), ("B", "city"), ...;
+    None for a name of neither notation."""
+    if name == "O":
+        return "O", None
+    if len(name) > 2 and name[0] in "BIES" and name[1] == "-":
+        return name[0], name[2:]
+    return None
+
+
+def allowed_transitions(tag_names):
+    """What a tag sequence in the names' notation may do, as bool arrays
+    `(transitions [n, n], start [n], end [n])`: `transitions[i, j]` is whether tag
+    `j` may follow tag `i`.
+
+    BIO (no name begins with `E-` or `S-`): `I-x` continues a span, so it follows
+    only `B-x` or `I-x`, and no sequence starts with it. BIOES: a span is `S-x`, or
+    `B-x`, any `I-x`, `E-x`; so after `B-x` or `I-x` come only `I-x` or `E-x`, and
+    `B-`, `S-` or `O` come only at a sequence's start or after `E-`, `S-` or `O`.
+    A name of neither notation may be followed and preceded by anything."""
+    parsed = [_notation(str(name)) for name in tag_names]
+    bioes = any(p is not None and p[0] in "ES" for p in parsed)
+    n = len(parsed)
+    transitions = np.ones((n, n), bool)
+    start, end = np.ones(n, bool), np.ones(n, bool)
+    inside = ("B", "I")  # a span that has not ended
+    for j, after in enumerate(parsed):
+        if after is None:
+            continue
+        continues = after[0] in (("I", "E") if bioes else ("I",))
+        start[j] = not continues
+        end[j] = not (bioes and after[0] in inside)
+        for i, before in enumerate(parsed):
+            if before is None:
+                continue
+            if continues:
+                transitions[i, j] = before[0] in inside and before[1] == after[1]
+            elif bioes:
+                transitions[i, j] = before[0] not in inside
+    return transitions, start, end
 
 
 def _max_plus(delta, transitions):
@@ -160,6 +206,13 @@ class CRF(keras.layers.Layer):
             (the log-likelihood is concave in these weights, so no symmetry
             needs breaking; at zero the model starts as a per-token softmax
             tagger).
+        tag_names: The name of each tag, in BIO or BIOES notation (`O`, `B-x`,
+            `I-x`, `E-x`, `S-x`), or None (the default). With names, `decode`,
+            `marginals` and `decode_with_marginals` rule out the transitions the
+            notation forbids (`allowed_transitions`), so every decoded sequence is
+            well formed (no `I-x` after `O`, no `B-x` left open in BIOES) and
+            forbidden paths get no probability. Training (`log_likelihood`) is
+            not constrained: the gold sequences are well formed anyway.
         **kwargs: Base layer keyword arguments, such as `name`.
 
     Weights:
@@ -198,11 +251,36 @@ class CRF(keras.layers.Layer):
           NAACL 2016 (the BiLSTM-CRF tagger).
     """
 
-    def __init__(self, num_tags, transitions_initializer="zeros", **kwargs):
+    def __init__(self, num_tags, transitions_initializer="zeros", tag_names=None, **kwargs):
         super().__init__(**kwargs)
         self.num_tags = _check_positive_int("num_tags", num_tags)
         self.transitions_initializer = initializers.get(transitions_initializer)
         self.supports_masking = True
+        self.tag_names = tag_names
+
+    @property
+    def tag_names(self):
+        """The tag names whose notation decoding keeps to; None: no constraint.
+        Settable (on a loaded model too), before the model's inference functions
+        are traced."""
+        return None if self._tag_names is None else list(self._tag_names)
+
+    @tag_names.setter
+    def tag_names(self, names):
+        self._tag_names, self._penalties = None, None
+        if names is None:
+            return
+        names = [str(name) for name in names]
+        if len(names) != self.num_tags:
+            raise ValueError(
+                "Received an invalid value for argument `tag_names`, expected "
+                f"num_tags={self.num_tags} names, got {len(names)}."
+            )
+        self._tag_names = tuple(names)  # a tuple: Keras tracks lists set on a layer
+        self._penalties = tuple(
+            np.where(allowed, 0.0, FORBIDDEN).astype("float32")
+            for allowed in allowed_transitions(names)
+        )
 
     def build(self, input_shape):
         if input_shape is not None and input_shape[-1] not in (None, self.num_tags):
@@ -237,6 +315,7 @@ class CRF(keras.layers.Layer):
             {
                 "num_tags": self.num_tags,
                 "transitions_initializer": initializers.serialize(self.transitions_initializer),
+                "tag_names": self.tag_names,
             }
         )
         return config
@@ -250,7 +329,7 @@ class CRF(keras.layers.Layer):
         """`[[E, 0], [0, E^T]]` with `E = exp(transitions - max)`: the forward chain
         and the backward one (the forward chain of the reversed sequence) through
         one matrix product a step."""
-        transitions = tf.cast(tf.convert_to_tensor(self.transitions), tf.float32)
+        transitions = self._weights(constrained=True)[0]
         exp_transitions = tf.exp(transitions - tf.reduce_max(transitions))
         zeros = tf.zeros_like(exp_transitions)
         return tf.concat(
@@ -261,8 +340,20 @@ class CRF(keras.layers.Layer):
             0,
         )
 
-    def _prepare(self, emissions, mask):
-        """Float32 time-major emissions and mask, plus the weights as tensors."""
+    def _weights(self, constrained):
+        """`transitions`, `start_transitions` and `end_transitions` as float32
+        tensors; `constrained`: with the forbidden transitions ruled out."""
+        weights = [
+            tf.cast(tf.convert_to_tensor(w), tf.float32)
+            for w in (self.transitions, self.start_transitions, self.end_transitions)
+        ]
+        if constrained and self._penalties is not None:
+            weights = [w + tf.constant(p) for w, p in zip(weights, self._penalties, strict=True)]
+        return weights
+
+    def _prepare(self, emissions, mask, constrained=True):
+        """Float32 time-major emissions and mask, plus the weights as tensors (for
+        decoding, `constrained`: with the forbidden transitions ruled out)."""
         emissions = tf.convert_to_tensor(emissions)
         if not self.built:
             self.build(emissions.shape)
@@ -270,14 +361,10 @@ class CRF(keras.layers.Layer):
         if mask is None:
             mask = tf.ones(tf.shape(emissions)[:2], dtype=tf.bool)
         mask = tf.cast(mask, tf.bool)
-        weights = [
-            tf.cast(tf.convert_to_tensor(w), tf.float32)
-            for w in (self.transitions, self.start_transitions, self.end_transitions)
-        ]
         return (
             tf.transpose(emissions, [1, 0, 2]),
             tf.transpose(mask, [1, 0]),
-            *weights,
+            *self._weights(constrained),
         )
 
     def log_likelihood(self, emissions, tags, mask=None):
@@ -293,7 +380,7 @@ class CRF(keras.layers.Layer):
         Returns:
             float32 tensor `[batch]`, 0 for sequences with no real token.
         """
-        emissions, mask, transitions, start, end = self._prepare(emissions, mask)
+        emissions, mask, transitions, start, end = self._prepare(emissions, mask, constrained=False)
         tags = tf.transpose(tf.cast(tags, tf.int32), [1, 0])
         tags = tf.where(mask, tags, tf.zeros_like(tags))
         batch_size = tf.shape(emissions)[1]
