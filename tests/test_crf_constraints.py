@@ -4,6 +4,7 @@ import itertools
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from test_crf import _numpy_viterbi  # float64 dynamic programming
 
 from slotkeras.layers import crf as crf_module
@@ -165,3 +166,25 @@ def test_training_is_not_constrained_and_the_names_are_saved():
     assert CRF.from_config(config).get_config() == config
     with pytest.raises(ValueError, match="tag_names"):
         CRF(3, tag_names=["O", "B-a"])
+
+
+@pytest.mark.parametrize("scheme", ["BI", "BIES"])
+def test_pruned_step_under_constraints_is_exact_where_scores_are_peaked(scheme):
+    """Pruning over all tags fails its check at nearly every constrained step (a
+    continuing tag whose `B-x`/`I-x` are not among the best rows scores the
+    penalty), so a batch would run Viterbi twice. The constrained step prunes the
+    starting tags over their allowed rows and takes the continuing ones from their
+    own predecessors: proven exact on peaked scores, and equal to the full step."""
+    names = ["O"] + [f"{p}-t{k}" for k in range(30) for p in scheme]
+    rng = np.random.default_rng(0)
+    weights = _weights(6, len(names), scale=1.0)
+    _, crf = _crfs(names, weights)
+    transitions = crf._weights(constrained=True)[0]
+    delta = tf.constant((rng.normal(size=(64, len(names))) * 20.0).astype("float32"))
+    full_best, full_prev = crf_module._max_plus(delta, transitions)
+    best, best_prev, exact = crf._pruned_step(transitions)(delta)
+    assert bool(tf.reduce_all(exact))
+    np.testing.assert_array_equal(best.numpy(), full_best.numpy())
+    np.testing.assert_array_equal(best_prev.numpy(), full_prev.numpy())
+    # Pruned over every row, the same step proves nothing.
+    assert not bool(tf.reduce_any(crf_module._pruned_max_plus(delta, transitions)[2]))

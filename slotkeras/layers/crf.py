@@ -74,6 +74,42 @@ def allowed_transitions(tag_names):
     return transitions, start, end
 
 
+def _pruning_structure(allowed):
+    """How constrained transitions split the columns for a pruned Viterbi step, or
+    None when they do not split so.
+
+    Under BIO or BIOES constraints each tag either starts something (`O`, `B-x`,
+    `S-x`: its allowed predecessors are the same rows for all such tags, every tag
+    in BIO, `O`, `E-` and `S-` in BIOES) or continues a span (`I-x`, `E-x`: at most
+    the two predecessors `B-x` and `I-x`). Pruning over all rows would fail its
+    exactness check at every step (a continuing tag whose predecessors are not
+    among the best rows scores the penalty), so the starting tags are pruned over
+    their allowed rows only and the continuing ones take the max of their two
+    predecessors: `(rows, free columns, continuing columns, their predecessors
+    [c, 2], order)`, `order` putting `[free, continuing]` back in tag order."""
+    n = allowed.shape[0]
+    few, free, rows = [], [], None
+    for j in range(n):
+        before = np.flatnonzero(allowed[:, j])
+        if len(before) <= 2:
+            # One allowed predecessor counts twice; a tag with none (it cannot
+            # occur) takes the penalized transition from itself.
+            pair = {0: [j, j], 1: [before[0]] * 2, 2: list(before)}[len(before)]
+            few.append((j, pair))
+        elif rows is None or np.array_equal(before, rows):
+            rows = before
+            free.append(j)
+        else:
+            return None
+    if rows is None or len(rows) < PRUNE_CANDIDATES:
+        return None
+    free_columns = np.array(free, np.int32)
+    few_columns = np.array([j for j, _ in few], np.int32)
+    predecessors = np.array([sorted(p) for _, p in few], np.int32).reshape(-1, 2)
+    order = np.argsort(np.concatenate([free_columns, few_columns])).astype(np.int32)
+    return rows.astype(np.int32), free_columns, few_columns, predecessors, order
+
+
 def _max_plus(delta, transitions):
     """`max_i delta[b, i] + transitions[i, j]` and its argmax `i` (the lowest on
     ties), for every `b` and `j`: one Viterbi step over all tags."""
@@ -267,7 +303,7 @@ class CRF(keras.layers.Layer):
 
     @tag_names.setter
     def tag_names(self, names):
-        self._tag_names, self._penalties = None, None
+        self._tag_names, self._penalties, self._structure = None, None, None
         if names is None:
             return
         names = [str(name) for name in names]
@@ -277,10 +313,9 @@ class CRF(keras.layers.Layer):
                 f"num_tags={self.num_tags} names, got {len(names)}."
             )
         self._tag_names = tuple(names)  # a tuple: Keras tracks lists set on a layer
-        self._penalties = tuple(
-            np.where(allowed, 0.0, FORBIDDEN).astype("float32")
-            for allowed in allowed_transitions(names)
-        )
+        allowed = allowed_transitions(names)
+        self._penalties = tuple(np.where(a, 0.0, FORBIDDEN).astype("float32") for a in allowed)
+        self._structure = _pruning_structure(allowed[0])
 
     def build(self, input_shape):
         if input_shape is not None and input_shape[-1] not in (None, self.num_tags):
@@ -366,6 +401,36 @@ class CRF(keras.layers.Layer):
             tf.transpose(mask, [1, 0]),
             *self._weights(constrained),
         )
+
+    def _pruned_step(self, transitions):
+        """The pruned Viterbi step over `transitions` (with the constraints' penalties):
+        `delta -> (best, best_prev, exact)`, as `_pruned_max_plus`. Under BIO/BIOES
+        constraints the columns are split as `_pruning_structure` says; the gathers
+        of the weights run once, outside the decoder's loop."""
+        if self._structure is None:
+            column_max = tf.reduce_max(transitions, axis=0)
+            return lambda delta: _pruned_max_plus(delta, transitions, column_max)
+        rows, free, few, predecessors, order = (tf.constant(x) for x in self._structure)
+        free_transitions = tf.gather(tf.gather(transitions, rows), free, axis=1)
+        free_max = tf.reduce_max(free_transitions, axis=0)
+        few_transitions = tf.gather_nd(
+            transitions,
+            tf.stack([predecessors, tf.broadcast_to(few[:, None], tf.shape(predecessors))], -1),
+        )  # [continuing, 2]
+
+        def step(delta):
+            best, best_row, exact = _pruned_max_plus(
+                tf.gather(delta, rows, axis=1), free_transitions, free_max
+            )
+            candidates = tf.gather(delta, predecessors, axis=1) + few_transitions[None]
+            which = tf.argmax(candidates, axis=-1, output_type=tf.int32)  # lowest on ties
+            best_few = tf.reduce_max(candidates, axis=-1)
+            prev_few = tf.where(tf.equal(which, 0), predecessors[:, 0], predecessors[:, 1])
+            best = tf.gather(tf.concat([best, best_few], 1), order, axis=1)
+            prev = tf.concat([tf.gather(rows, best_row), prev_few], 1)
+            return best, tf.gather(prev, order, axis=1), exact
+
+        return step
 
     def log_likelihood(self, emissions, tags, mask=None):
         """Log-probability of each tag sequence, `log p(tags | emissions)`.
@@ -589,7 +654,7 @@ class CRF(keras.layers.Layer):
         first = tf.reshape(first, [-1, 2 * n])
         first = normalize(first)
         identity = tf.broadcast_to(tf.range(n, dtype=tf.int32)[None], [batch, n])
-        column_max = tf.reduce_max(transitions, axis=0) if prune else None
+        pruned_step = self._pruned_step(transitions) if prune else None
         if prune:  # backpointers of every step
             history = tf.TensorArray(tf.int32, size=steps, element_shape=tf.TensorShape([None, n]))
             history, history_shape = history.write(0, identity), None
@@ -604,7 +669,7 @@ class CRF(keras.layers.Layer):
                 emission, weight, real = tf.split(inputs.read(u), [n, 2 * n, 1], axis=-1)
                 is_real = real > 0
                 if prune:
-                    best, best_prev, proven = _pruned_max_plus(delta, transitions, column_max)
+                    best, best_prev, proven = pruned_step(delta)
                     exact = tf.logical_and(
                         exact, tf.reduce_all(tf.logical_or(proven, tf.logical_not(is_real[:, 0])))
                     )
@@ -665,7 +730,7 @@ class CRF(keras.layers.Layer):
         batch_size = tf.shape(emissions)[1]
         n = self.num_tags
         identity = tf.broadcast_to(tf.range(n, dtype=tf.int32)[None], [batch_size, n])
-        column_max = tf.reduce_max(transitions, axis=0) if prune else None
+        pruned_step = self._pruned_step(transitions) if prune else None
         steps = tf.shape(emissions)[0]
         if carry_paths:
             history = tf.zeros([batch_size, n, 0], tf.int32)
@@ -678,7 +743,7 @@ class CRF(keras.layers.Layer):
         def forward(t, delta, seen, history, exact):
             emission, is_real = emissions[t], mask[t]
             if prune:
-                best, best_prev, proven = _pruned_max_plus(delta, transitions, column_max)
+                best, best_prev, proven = pruned_step(delta)
                 # Only the steps that extend a path count (the others start one).
                 counted = tf.logical_and(is_real, seen)
                 exact = tf.logical_and(
