@@ -54,6 +54,8 @@ VARIANTS = {
     "nolex": ("valid", ["--lexicon", "none"]),
     "ema995": ("valid", ["--weight-averaging", "0.995"]),
     "bioes": ("valid", ["--tag-scheme", "bioes"]),
+    "rwd1": ("valid", ["--rare-word-dropout", "1"]),
+    "rwd025": ("valid", ["--rare-word-dropout", "0.25"]),
     "hbase": ("heldout", []),
     "hrefit": ("heldout", ["--refit"]),
     "hr128": ("heldout", ["--refit", "--batch-size", "128"]),

@@ -175,6 +175,14 @@ def _add_optimisation_flags(p) -> None:
     )
     p.add_argument("--dropout", type=_rate, default=S)
     p.add_argument("--word-dropout", type=_rate, default=S)
+    p.add_argument(
+        "--rare-word-dropout",
+        type=_non_negative_float,
+        metavar="A",
+        default=S,
+        help="drop a word seen c times in training with probability "
+        "word_dropout + (1 - word_dropout) * A / (A + c) (default: 0, uniform)",
+    )
     p.add_argument("--embedding-dim", type=_positive_int, default=S)
     p.add_argument("--hash-buckets", type=_positive_int, default=S)
     p.add_argument("--hash-dim", type=_positive_int, default=S)

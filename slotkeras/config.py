@@ -46,6 +46,7 @@ _NUMBERS = (
     "valid_fraction",
     "dropout",
     "word_dropout",
+    "rare_word_dropout",
     "learning_rate",
     "learning_rate_decay",
 )
@@ -117,6 +118,10 @@ class TrainConfig:
     # else none), none, or a file of words, one a line
     word_dropout: float = 0.2  # share of training words replaced by "Other" each step, so
     # that the model learns to read unknown words from their trigrams and context
+    rare_word_dropout: float = 0.0  # a: a word seen c times in training is replaced with
+    # probability word_dropout + (1 - word_dropout) * a / (a + c), so that rare words,
+    # the ones a test split's unseen words resemble, are read without their own row
+    # more often than frequent ones (Kiperwasser & Goldberg 2016); 0: uniform
     # --- network ---
     model: str = "lstm"  # feedforward | elman | jordan | gru | lstm | peephole_lstm
     bidirectional: bool = True  # forward and backward layers, concatenated
@@ -233,6 +238,8 @@ class TrainConfig:
         for name in ("dropout", "word_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise bad(name, "a number in [0, 1)")
+        if not 0.0 <= self.rare_word_dropout < float("inf"):
+            raise bad("rare_word_dropout", "a number >= 0")
         if not is_number(self.weight_averaging) or not 0.0 <= self.weight_averaging < 1.0:
             raise bad("weight_averaging", "a number in [0, 1)")
         if not 0.0 < self.valid_fraction < 1.0:

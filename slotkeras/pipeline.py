@@ -83,6 +83,8 @@ def training_inputs(
     global_batch = config.batch_size * replicas
     arrays = _dataset_arrays(featurizer, train, train_tags, tags, intents)
     word_dropout = config.word_dropout if config.encoding != "hash" else 0.0
+    rare = config.rare_word_dropout if config.encoding != "hash" else 0.0
+    rates = word_dropout_rates(arrays[0], featurizer.vocabulary_size, word_dropout, rare)
 
     def epoch(number):
         """Epoch `number`'s batches, by length, in an order and with a word dropout
@@ -94,8 +96,8 @@ def training_inputs(
             seed=config.seed * _SEED_STRIDE + number,
             max_trigrams=config.max_trigrams,
         )
-        if word_dropout > 0:
-            batches = batches.enumerate().map(_word_dropout(word_dropout, config.seed, number))
+        if word_dropout > 0 or rare > 0:
+            batches = batches.enumerate().map(_word_dropout(rates, config.seed, number))
         return batches
 
     # The batches of an epoch (known: `make_dataset` batches by length reproducibly).
@@ -158,14 +160,29 @@ def _dataset_arrays(featurizer, utterances, tag_lists, tag_vocab, intent_vocab):
     return word_ids, trigram_ids, slot_ids, intent_ids
 
 
-def _word_dropout(rate: float, seed: int, epoch):
-    """Replaces a share `rate` of the training words by "Other" (their trigrams stay),
-    drawn for each batch from the seed, the epoch and the batch's number."""
+def word_dropout_rates(word_ids, vocabulary_size: int, rate: float, rare: float) -> np.ndarray:
+    """Each 1-of-N word's probability of being replaced by "Other" in training: `rate`,
+    and with `rare` > 0, `rate + (1 - rate) * rare / (rare + c)` for a word seen c
+    times in `word_ids` (the training split's). "Other" and padding are never dropped."""
+    rates = np.full(vocabulary_size, rate, dtype=np.float32)
+    if rare > 0:
+        counts = np.bincount(np.concatenate(word_ids), minlength=vocabulary_size)
+        rates += (1.0 - rate) * rare / (rare + counts[:vocabulary_size])
+    rates[: features.OTHER_INDEX + 1] = 0.0
+    return rates
+
+
+def _word_dropout(rates: np.ndarray, seed: int, epoch):
+    """Replaces training words by "Other" (their trigrams stay), each with its rate in
+    `rates` (`word_dropout_rates`), drawn for each batch from the seed, the epoch and
+    the batch's number."""
+    rates = tf.constant(rates)
 
     def apply(batch, element):
         inputs, targets = element
         word_ids = inputs["word_ids"]
         batch_seed = tf.stack([tf.cast(seed, tf.int64), tf.cast(epoch, tf.int64) * 2**20 + batch])
+        rate = tf.gather(rates, word_ids)
         drop = tf.random.stateless_uniform(tf.shape(word_ids), seed=batch_seed) < rate
         word_ids = tf.where(
             drop & (word_ids > features.OTHER_INDEX), features.OTHER_INDEX, word_ids
