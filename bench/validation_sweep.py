@@ -56,6 +56,7 @@ VARIANTS = {
     "bioes": ("valid", ["--tag-scheme", "bioes"]),
     "rwd1": ("valid", ["--rare-word-dropout", "1"]),
     "rwd025": ("valid", ["--rare-word-dropout", "0.25"]),
+    "vd": ("valid", ["--variational-dropout"]),
     "hbase": ("heldout", []),
     "hrefit": ("heldout", ["--refit"]),
     "hr128": ("heldout", ["--refit", "--batch-size", "128"]),

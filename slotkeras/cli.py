@@ -174,6 +174,13 @@ def _add_optimisation_flags(p) -> None:
         "(momentum in [0, 1), 0 is off; default: 0.99)",
     )
     p.add_argument("--dropout", type=_rate, default=S)
+    p.add_argument(
+        "--variational-dropout",
+        action=argparse.BooleanOptionalAction,
+        default=S,
+        help="one dropout mask per utterance, the same units dropped at every word "
+        "(default: off, a mask per word)",
+    )
     p.add_argument("--word-dropout", type=_rate, default=S)
     p.add_argument(
         "--rare-word-dropout",

@@ -41,6 +41,7 @@ _BOOLEANS = (
     "resume",
     "export",
     "refit",
+    "variational_dropout",
 )
 _NUMBERS = (
     "valid_fraction",
@@ -129,6 +130,8 @@ class TrainConfig:
     units: int = 128  # units per layer and direction
     dropout: float = 0.5  # on word vectors and between layers (with the neighbour pairs,
     # chosen on the validation splits of three corpora together: docs/benchmarks.md)
+    variational_dropout: bool = False  # one dropout mask per utterance, the same units
+    # dropped at every word (Gal & Ghahramani 2016), instead of a new mask per word
     output_layer: str | None = None  # softmax | crf (linear-chain CRF, Viterbi decoding);
     # None: softmax for feedforward, crf for the recurrent kinds (default_output_layer)
     tag_scheme: str = "auto"  # the tags the model learns: the data's BIO, or BIOES (a

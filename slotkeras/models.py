@@ -73,6 +73,7 @@ def build_tagger(
     pair_buckets: int | None = None,
     pair_dim: int = _DEFAULT.pair_dim,
     dropout: float = _DEFAULT.dropout,
+    variational_dropout: bool = _DEFAULT.variational_dropout,
     output: str | None = None,
     slot_intent_feedback: bool | None = None,
     seed: int | None = None,
@@ -111,6 +112,9 @@ def build_tagger(
             word's pairs with its neighbours (`NeighbourPairEmbedding`); 0 buckets: none;
             None: 65,536, and none for "feedforward" (which sees one word at a time).
         dropout: dropout rate on the word vectors and between layers.
+        variational_dropout: drop the same units at every word of an utterance
+            (one mask per utterance, Gal & Ghahramani 2016) instead of a new mask
+            per word.
         output: "softmax" (per-token) or "crf" (linear-chain CRF, Viterbi decoding);
             None: softmax for "feedforward" (the lecture's baseline), crf otherwise.
         slot_intent_feedback: with an intent head, feed the utterance vector back
@@ -147,7 +151,9 @@ def build_tagger(
     x = _with_context_features(
         x, word_ids, trigram_ids, hash_buckets, char_filters, pair_buckets, pair_dim
     )
-    x = keras.layers.Dropout(dropout, seed=seed, name="word_dropout")(x)
+    # (batch, 1, features): one mask per utterance, broadcast over its words.
+    noise_shape = (None, 1, None) if variational_dropout else None
+    x = keras.layers.Dropout(dropout, noise_shape=noise_shape, seed=seed, name="word_dropout")(x)
 
     for i in range(layers):
         layer_name = f"{model}_{i + 1}"
@@ -158,7 +164,9 @@ def build_tagger(
             if bidirectional:
                 layer = keras.layers.Bidirectional(layer, name=f"bi_{layer_name}")
             x = layer(x, mask=mask)
-        x = keras.layers.Dropout(dropout, seed=seed, name=f"dropout_{i + 1}")(x)
+        x = keras.layers.Dropout(
+            dropout, noise_shape=noise_shape, seed=seed, name=f"dropout_{i + 1}"
+        )(x)
 
     outputs = _heads(x, mask, num_tags, num_intents, units, output, slot_intent_feedback, tag_names)
     return keras.Model({"word_ids": word_ids, "trigram_ids": trigram_ids}, outputs, name=name)
@@ -226,7 +234,8 @@ def tagger_options(config: TrainConfig) -> dict:
     """The `build_tagger` arguments of a run (all but the sizes of the vocabularies)."""
     names = (
         "model bidirectional layers units encoding embedding_dim hash_buckets hash_dim "
-        "max_trigrams char_filters pair_buckets pair_dim dropout slot_intent_feedback seed"
+        "max_trigrams char_filters pair_buckets pair_dim dropout variational_dropout "
+        "slot_intent_feedback seed"
     ).split()
     return {**{name: getattr(config, name) for name in names}, "output": config.output_layer}
 

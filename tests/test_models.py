@@ -301,3 +301,19 @@ def test_train_py_feedforward_is_the_lecture_baseline_and_the_bilstm_is_not(tmp_
     bilstm = _train_as_a_user(tmp_path, "bilstm", "--model", "lstm", "--bidirectional")
     leave, arrive = (p.tags[1] for p in bilstm.predict(LEAVE_ARRIVE))
     assert (leave, arrive) == ("B-fromloc.city_name", "B-toloc.city_name")
+
+
+@pytest.mark.parametrize("variational", [False, True])
+def test_variational_dropout_drops_the_same_units_at_every_word(variational):
+    tagger = models.build_tagger(
+        num_tags=4, vocabulary_size=10, dropout=0.5, variational_dropout=variational, seed=3
+    )
+    layer = tagger.get_layer("word_dropout")
+    ones = np.ones((2, 7, 64), "float32")
+    kept = keras.ops.convert_to_numpy(layer(ones, training=True)) > 0
+    # One mask per utterance: every word keeps the same units; per word, they differ.
+    same_at_every_word = bool((kept == kept[:, :1]).all())
+    assert same_at_every_word == variational
+    assert 0.3 < kept.mean() < 0.7
+    assert np.array_equal(keras.ops.convert_to_numpy(layer(ones, training=False)), ones)
+    assert tagger.get_layer("dropout_1").noise_shape == layer.noise_shape
