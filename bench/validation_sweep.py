@@ -57,6 +57,7 @@ VARIANTS = {
     "rwd1": ("valid", ["--rare-word-dropout", "1"]),
     "rwd025": ("valid", ["--rare-word-dropout", "0.25"]),
     "vd": ("valid", ["--variational-dropout"]),
+    "clip1": ("valid", ["--clipnorm", "1"]),
     "hbase": ("heldout", []),
     "hrefit": ("heldout", ["--refit"]),
     "hr128": ("heldout", ["--refit", "--batch-size", "128"]),
