@@ -173,6 +173,13 @@ def _add_optimisation_flags(p) -> None:
         help="validate and keep an exponential moving average of the weights "
         "(momentum in [0, 1), 0 is off; default: 0.99)",
     )
+    p.add_argument(
+        "--clipnorm",
+        type=_positive_float,
+        metavar="NORM",
+        default=S,
+        help="clip each weight's gradient to this norm (default: 5)",
+    )
     p.add_argument("--dropout", type=_rate, default=S)
     p.add_argument(
         "--variational-dropout",
