@@ -58,6 +58,8 @@ VARIANTS = {
     "rwd025": ("valid", ["--rare-word-dropout", "0.25"]),
     "vd": ("valid", ["--variational-dropout"]),
     "clip1": ("valid", ["--clipnorm", "1"]),
+    "pat3": ("valid", ["--patience", "3"]),
+    "lr15": ("valid", ["--learning-rate", "0.015"]),
     "hbase": ("heldout", []),
     "hrefit": ("heldout", ["--refit"]),
     "hr128": ("heldout", ["--refit", "--batch-size", "128"]),
