@@ -82,9 +82,10 @@ def training_inputs(
 
     global_batch = config.batch_size * replicas
     arrays = _dataset_arrays(featurizer, train, train_tags, tags, intents)
-    word_dropout = config.word_dropout if config.encoding != "hash" else 0.0
-    rare = config.rare_word_dropout if config.encoding != "hash" else 0.0
-    rates = word_dropout_rates(arrays[0], featurizer.vocabulary_size, word_dropout, rare)
+    # Trigrams alone have no 1-of-N word to drop.
+    rates = word_dropout_rates(
+        arrays[0], featurizer.vocabulary_size, config.word_dropout, config.rare_word_dropout
+    ) * (config.encoding != "hash")
 
     def epoch(number):
         """Epoch `number`'s batches, by length, in an order and with a word dropout
@@ -96,7 +97,7 @@ def training_inputs(
             seed=config.seed * _SEED_STRIDE + number,
             max_trigrams=config.max_trigrams,
         )
-        if word_dropout > 0 or rare > 0:
+        if rates.any():
             batches = batches.enumerate().map(_word_dropout(rates, config.seed, number))
         return batches
 
@@ -183,10 +184,9 @@ def _word_dropout(rates: np.ndarray, seed: int, epoch):
         word_ids = inputs["word_ids"]
         batch_seed = tf.stack([tf.cast(seed, tf.int64), tf.cast(epoch, tf.int64) * 2**20 + batch])
         rate = tf.gather(rates, word_ids)
+        # A draw in [0, 1) is never below the zero rate of padding and "Other".
         drop = tf.random.stateless_uniform(tf.shape(word_ids), seed=batch_seed) < rate
-        word_ids = tf.where(
-            drop & (word_ids > features.OTHER_INDEX), features.OTHER_INDEX, word_ids
-        )
+        word_ids = tf.where(drop, features.OTHER_INDEX, word_ids)
         return {**inputs, "word_ids": word_ids}, targets
 
     return apply
