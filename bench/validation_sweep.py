@@ -60,6 +60,8 @@ VARIANTS = {
     "clip1": ("valid", ["--clipnorm", "1"]),
     "pat3": ("valid", ["--patience", "3"]),
     "lr15": ("valid", ["--learning-rate", "0.015"]),
+    "clip2": ("valid", ["--clipnorm", "2"]),
+    "clip3": ("valid", ["--clipnorm", "3"]),
     "hbase": ("heldout", []),
     "hrefit": ("heldout", ["--refit"]),
     "hr128": ("heldout", ["--refit", "--batch-size", "128"]),
