@@ -178,7 +178,7 @@ def _add_optimisation_flags(p) -> None:
         type=_positive_float,
         metavar="NORM",
         default=S,
-        help="clip each weight's gradient to this norm (default: 1)",
+        help="clip each weight's gradient to this norm (default: 2)",
     )
     p.add_argument("--dropout", type=_rate, default=S)
     p.add_argument(
