@@ -14,6 +14,9 @@ Reports, with the machine's CPU and the TensorFlow version:
   (median of `--full-runs` runs);
 - the exported SavedModel fed raw strings: p50/p99 latency of one utterance and
   throughput with batches of 256.
+With `--training-against FLAGS`, only `train.py` to its early stop, the default against
+the default with FLAGS (an earlier default), seed by seed in turns, and an epoch of each
+timed in rounds in one process (wall times of whole runs move with the machine).
 Epoch times are medians of `--epochs` timed epochs after one warm-up epoch, taken in
 rounds over all models. Results go
 to docs/benchmarks.md between the speed markers.
