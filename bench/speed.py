@@ -290,25 +290,19 @@ def epoch_costs(data, baseline_flags, epochs):
     without the machine's slow spells between whole runs, which move a run's wall time
     by a third here. Validation and the checkpoint, run after each epoch, are left out."""
     import keras
+    import tensorflow as tf
 
     from slotkeras.cli import config_from_args, train_parser
     from slotkeras.pipeline import training_inputs
     from slotkeras.splits import load_splits
-    from slotkeras.training import build_compiled_tagger
+    from slotkeras.training import _compiled_tagger_for
 
     runs = {}
     for name, flags in (("default", []), ("earlier", baseline_flags)):
         config = config_from_args(train_parser().parse_args(["--train", data, *flags]))
         inputs = training_inputs(config, load_splits(config))
         keras.utils.set_random_seed(config.seed)
-        tagger = build_compiled_tagger(
-            config,
-            len(inputs.tags),
-            inputs.featurizer.vocabulary_size,
-            inputs.num_intents,
-            steps_per_epoch=inputs.steps_per_epoch,
-            tag_names=inputs.tags.labels,
-        )
+        tagger = _compiled_tagger_for(config, inputs, tf.distribute.get_strategy())
         fit_args = {"x": inputs.train_from(0), "steps_per_epoch": inputs.steps_per_epoch}
         runs[name] = (tagger, {**fit_args, "shuffle": False})
     return timed_rounds(runs, epochs)
