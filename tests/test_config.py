@@ -47,3 +47,24 @@ def test_a_model_folders_config_json_reads_back_with_its_tokenizer_key(tmp_path)
 def test_bad_values_name_the_setting(name, value):
     with pytest.raises(ConfigError, match=f"`{name}`"):
         TrainConfig(**{name: value}).validate()
+
+
+@pytest.mark.parametrize(
+    "flags, expected", [([], TrainConfig().clipnorm), (["--clipnorm", "3"], 3.0)]
+)
+def test_clipnorm_flag_reaches_the_optimizer(flags, expected):
+    from slotkeras.cli import config_from_args, train_parser
+
+    config = config_from_args(train_parser().parse_args(flags))
+    assert config.clipnorm == expected
+    small = TrainConfig(
+        units=4, embedding_dim=4, hash_dim=4, hash_buckets=8, clipnorm=config.clipnorm
+    )
+    assert build_compiled_tagger(small, 5, 10, 3).optimizer.clipnorm == expected
+
+
+@pytest.mark.parametrize("value", [0.0, -1.0, float("inf"), "2"])
+def test_clipnorm_must_be_a_positive_number(value):
+    with pytest.raises(ConfigError, match="`clipnorm`"):
+        TrainConfig(clipnorm=value).validate()
+    assert TrainConfig(clipnorm=None).validate().clipnorm is None  # no clipping
