@@ -23,7 +23,7 @@ from slotkeras.config import TrainConfig
 from slotkeras.distributed import TrainingError  # noqa: F401  (the command line's error)
 from slotkeras.features import LABEL_PAD, output_tag
 from slotkeras.model_folder import Checkpoint, replace_folder, write_model_folder
-from slotkeras.optimizers import LazyAdam
+from slotkeras.optimizers import FusedAdam, LazyAdam
 from slotkeras.pipeline import TrainingInputs, lexicon_words, training_inputs
 from slotkeras.predictor import SlotFiller
 from slotkeras.splits import Splits, load_splits
@@ -63,7 +63,7 @@ def build_compiled_tagger(
     if num_intents:
         losses["intent"] = keras.losses.SparseCategoricalCrossentropy()
         weights["intent"] = config.effective_intent_loss_weight
-    optimizer_class = LazyAdam if config.optimizer == "lazy_adam" else keras.optimizers.Adam
+    optimizer_class = LazyAdam if config.optimizer == "lazy_adam" else FusedAdam
     averaging = {}
     if config.weight_averaging > 0:
         averaging = {"use_ema": True, "ema_momentum": config.weight_averaging}
