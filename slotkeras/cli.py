@@ -162,8 +162,8 @@ def _add_optimisation_flags(p) -> None:
         "--optimizer",
         choices=OPTIMIZERS,
         default=S,
-        help="adam, or lazy_adam: embedding rows updated only in batches that use them "
-        "(default: adam)",
+        help="adam; lazy_adam: embedding rows updated only in batches that use them; "
+        "fused_adam: one fused kernel a weight, faster (default: adam)",
     )
     p.add_argument(
         "--weight-averaging",

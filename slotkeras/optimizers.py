@@ -44,8 +44,7 @@ class FusedAdam(keras.optimizers.Adam):
     def update_step(self, gradient, variable, learning_rate):
         index = self._get_variable_index(variable)
         handles = [
-            _resource_handle(v)
-            for v in (variable, self._momentums[index], self._velocities[index])
+            _resource_handle(v) for v in (variable, self._momentums[index], self._velocities[index])
         ]
         if self.amsgrad or any(handle is None for handle in handles):
             return super().update_step(gradient, variable, learning_rate)

@@ -63,7 +63,11 @@ def build_compiled_tagger(
     if num_intents:
         losses["intent"] = keras.losses.SparseCategoricalCrossentropy()
         weights["intent"] = config.effective_intent_loss_weight
-    optimizer_class = LazyAdam if config.optimizer == "lazy_adam" else FusedAdam
+    optimizer_class = {
+        "adam": keras.optimizers.Adam,
+        "lazy_adam": LazyAdam,
+        "fused_adam": FusedAdam,
+    }[config.optimizer]
     averaging = {}
     if config.weight_averaging > 0:
         averaging = {"use_ema": True, "ema_momentum": config.weight_averaging}

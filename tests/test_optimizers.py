@@ -1,12 +1,12 @@
-"""LazyAdam against Adam and a NumPy reference; weight averaging during validation;
-the learning-rate decay."""
+"""FusedAdam and LazyAdam against Keras' Adam and NumPy references; weight averaging
+during validation; the learning-rate decay."""
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from slotkeras.callbacks import AveragedWeights
-from slotkeras.optimizers import LazyAdam
+from slotkeras.optimizers import FusedAdam, LazyAdam
 
 
 def _lazy_adam_reference(table, steps, lr, b1=0.9, b2=0.999, eps=1e-7):
@@ -68,6 +68,107 @@ def test_dense_gradients_and_first_sparse_step_equal_adam():
         optimizer.apply_gradients([(tape.gradient(loss, variable.value), variable)])
         results.append(variable.numpy())
     np.testing.assert_allclose(results[0], results[1], rtol=1e-6, atol=1e-7)
+
+
+def _adam_reference(start, gradients, lr, b1=0.9, b2=0.999, eps=1e-7):
+    """Adam in float64 on dense gradients: every row's moments decay at every step."""
+    weight = start.astype("float64")
+    m = np.zeros_like(weight)
+    v = np.zeros_like(weight)
+    for t, grad in enumerate(gradients, start=1):
+        m = b1 * m + (1 - b1) * grad
+        v = b2 * v + (1 - b2) * grad**2
+        weight = weight - lr * np.sqrt(1 - b2**t) / (1 - b1**t) * m / (np.sqrt(v) + eps)
+    return weight
+
+
+def _apply_all(optimizer, variables, steps):
+    """Applies each step's gradients (a list per step) in one traced function, as `fit`
+    does; `tf.IndexedSlices` are given as (values, indices, dense_shape)."""
+
+    @tf.function
+    def apply(*gradients):
+        gradients = [tf.IndexedSlices(*g) if isinstance(g, tuple) else g for g in gradients]
+        optimizer.apply_gradients(zip(gradients, variables, strict=True))
+
+    for gradients in steps:
+        apply(*gradients)
+
+
+def test_fused_adam_equals_keras_adam_on_dense_gradients_with_clipping_and_averaging():
+    rng = np.random.default_rng(4)
+    starts = [rng.normal(size=(7, 3)).astype("float32"), rng.normal(size=(5,)).astype("float32")]
+    steps = [
+        [tf.constant(3 * rng.normal(size=s.shape), tf.float32) for s in starts] for _ in range(8)
+    ]
+    results = []
+    for cls in (FusedAdam, keras.optimizers.Adam):
+        variables = [keras.Variable(s) for s in starts]
+        optimizer = cls(0.05, clipnorm=2.0, use_ema=True, ema_momentum=0.9)
+        _apply_all(optimizer, variables, steps)
+        assert int(optimizer.iterations) == 8
+        results.append(
+            [v.numpy() for v in variables]
+            + [m.numpy() for m in optimizer._momentums + optimizer._velocities]
+            + [a.numpy() for a in optimizer._model_variables_moving_average]
+        )
+    for fused, reference in zip(*results, strict=True):
+        np.testing.assert_allclose(fused, reference, rtol=1e-5, atol=1e-5)
+
+
+def test_fused_adam_sums_a_lookups_repeated_rows_and_moves_every_row():
+    rng = np.random.default_rng(5)
+    start = rng.normal(size=(12, 4)).astype("float32")
+    steps, dense = [], []
+    for step in range(6):
+        # Rows repeat within a step; rows 6-11 are never looked up, and the last step
+        # looks up rows 0-2 only.
+        rows = rng.integers(0, 6 if step < 5 else 3, size=10)
+        values = rng.normal(size=(10, 4))
+        steps.append([(tf.constant(values, tf.float32), tf.constant(rows), (12, 4))])
+        summed = np.zeros(start.shape)
+        np.add.at(summed, rows, values)
+        dense.append(summed)
+    table = keras.Variable(start)
+    _apply_all(FusedAdam(0.1), [table], steps)
+    result = table.numpy()
+    np.testing.assert_allclose(result, _adam_reference(start, dense, 0.1), rtol=1e-5, atol=1e-5)
+    # A row with no gradient is left as it is; one that had a gradient keeps moving on
+    # its momentum after its last lookup (LazyAdam would leave it).
+    np.testing.assert_array_equal(result[6:], start[6:])
+    before_last = keras.Variable(start)
+    _apply_all(FusedAdam(0.1), [before_last], steps[:-1])
+    for row in (3, 4, 5):
+        assert not np.allclose(result[row], before_last.numpy()[row])
+
+
+def test_training_compiles_the_chosen_adam_and_fused_adam_saves_and_loads(tmp_path):
+    from slotkeras.config import TrainConfig
+    from slotkeras.training import build_compiled_tagger
+
+    settings = dict(units=4, embedding_dim=4, hash_dim=4, hash_buckets=8, pair_buckets=8)
+    for name, cls in (
+        (None, keras.optimizers.Adam),
+        ("adam", keras.optimizers.Adam),
+        ("lazy_adam", LazyAdam),
+        ("fused_adam", FusedAdam),
+    ):
+        config = TrainConfig(**settings, **({"optimizer": name} if name else {}))
+        assert type(build_compiled_tagger(config, 5, 10, 3).optimizer) is cls
+
+    inputs = keras.Input((None,), dtype="int32")
+    outputs = keras.layers.Dense(1)(keras.layers.Embedding(20, 4)(inputs))
+    model = keras.Model(inputs, outputs)
+    model.compile(FusedAdam(0.01, clipnorm=2.0), "mse")
+    x = np.random.default_rng(6).integers(0, 20, size=(16, 5))
+    model.fit(x, np.ones((16, 5, 1)), epochs=2, verbose=0)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    assert type(loaded.optimizer) is FusedAdam
+    assert loaded.optimizer.clipnorm == 2.0
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    for ours, theirs in zip(loaded.optimizer.variables, model.optimizer.variables, strict=True):
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
 
 
 def test_lazy_adam_saves_and_loads_in_a_model(tmp_path):
