@@ -163,7 +163,8 @@ def _add_optimisation_flags(p) -> None:
         choices=OPTIMIZERS,
         default=S,
         help="adam; lazy_adam: embedding rows updated only in batches that use them; "
-        "fused_adam: one fused kernel a weight, faster (default: adam)",
+        "summed_adam: Adam on the summed gradient of repeated embedding rows, a faster "
+        "step (default: adam)",
     )
     p.add_argument(
         "--weight-averaging",

@@ -18,7 +18,7 @@ ENCODINGS = ("onehot", "hash", "both")
 OUTPUTS = ("softmax", "crf")
 TAG_SCHEMES = ("auto", "bio", "bioes")
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
-OPTIMIZERS = ("adam", "lazy_adam", "fused_adam")
+OPTIMIZERS = ("adam", "lazy_adam", "summed_adam")
 # Keys of a model folder's config.json that are not settings: the tokenizer's fitted
 # choices (written next to the settings), and the free-form `extra` of older folders.
 _NOT_SETTINGS = ("tokenizer", "extra")
@@ -149,10 +149,10 @@ class TrainConfig:
     # (smoothly, step by step; 1: constant)
     clipnorm: float | None = 2.0  # each weight's gradient clipped to this norm (null: none);
     # 2: higher than 1 and 5 on the validation splits of all three corpora together
-    optimizer: str = "adam"  # adam (Keras') | lazy_adam (embedding rows updated only when
-    # used: lower validation slot F1, and no faster an epoch) | fused_adam (one kernel a
-    # weight, on the summed gradient of repeated rows: a faster epoch, lower validation
-    # slot F1 on all three corpora)
+    optimizer: str = "adam"  # adam (Keras' update, fused: slotkeras.optimizers.FusedAdam) |
+    # lazy_adam (embedding rows updated only when used: lower validation slot F1, and no
+    # faster an epoch) | summed_adam (Adam on a repeated row's summed gradient: a faster
+    # epoch, lower validation slot F1 on all three corpora)
     weight_averaging: float = 0.99  # momentum of an exponential moving average of the
     # weights, which validation, early stopping and the saved model use (0: off)
     patience: int = 4  # epochs without a better validation slot F1 before stopping (4

@@ -15,31 +15,52 @@ def _resource_handle(variable):
     return getattr(variable, "handle", None)
 
 
+# A lookup's gradient whose slices hold fewer values than this share of its table
+# takes the fused update with Keras' squares restored row by row; a denser one takes
+# Keras' own update, since summing many slices per row costs more than the dense
+# passes saved (docs/benchmarks.md).
+FUSED_SLICE_SHARE = 0.25
+
+
 @keras.saving.register_keras_serializable(package="slotkeras")
 class FusedAdam(keras.optimizers.Adam):
     """Adam, each weight's update one fused, in-place kernel.
 
     Keras' `Adam.update_step` is written with backend-neutral ops: about a dozen
     elementwise passes over each weight and its two moments per step, each allocating
-    a temporary. For the embedding tables (millions of rows, updated densely at every
-    step) those passes are a large share of a CPU epoch (docs/benchmarks.md). Here the
-    update is TensorFlow's `ResourceApplyAdam`, one pass that reads the gradient and
-    writes the weight and its moments in place. The optimizer variables are Keras'
-    Adam's, so checkpoints and saved models are interchangeable with it.
+    a temporary. For a large embedding table updated densely at every step (the
+    65,536-row neighbour-pair table) those passes are a large share of a CPU epoch
+    (docs/benchmarks.md). Here the update is TensorFlow's `ResourceApplyAdam`, one pass
+    that reads the gradient and writes the weight and its moments in place. The
+    optimizer variables are Keras' Adam's, so checkpoints and saved models are
+    interchangeable with it. Dense gradients agree with Keras' Adam to float32 rounding
+    (the kernel computes `1 - beta_1` and `1 - beta_2` from the float32 betas).
 
-    It is Adam as Kingma & Ba define it, on the gradient of the loss. A sparse gradient
-    (an embedding lookup's `tf.IndexedSlices`) is summed into the dense gradient of
-    its table first, and every row's moments decay at every step (`LazyAdam` is the
-    variant that does not). Keras' Adam differs in one point: it squares a sparse
-    gradient's slices before it sums those of a row looked up several times in a batch,
-    so such a row's second moment gets the sum of the squares, not the square of its
-    gradient. Dense gradients agree with Keras' Adam to float32 rounding (the kernel
-    computes `1 - beta_1` and `1 - beta_2` from the float32 betas).
+    A lookup's gradient (`tf.IndexedSlices`, with a row repeated as often as the batch
+    looks it up) updates every row: every row's moments decay at every step
+    (`LazyAdam` is the variant that does not). Keras' Adam squares each slice before it
+    sums a row's slices into the second moment; Adam as Kingma & Ba define it squares
+    the row's summed gradient. `square_slices` chooses:
+
+    - True (the default): Keras' update. Before the kernel runs, each looked-up row's
+      second moment is raised by what squaring the summed row would miss of the sum of
+      its squared slices. Where the slices hold a large share of the table's values
+      (`FUSED_SLICE_SHARE`), Keras' own update runs instead, being the cheaper there.
+    - False: Adam on the summed gradient, fused for every lookup.
 
     AMSGrad, and weights that a distribution strategy mirrors, take Keras' update.
 
-    Args: those of `keras.optimizers.Adam`.
+    Args:
+        square_slices: see above.
+        Others: those of `keras.optimizers.Adam`.
     """
+
+    def __init__(self, *args, square_slices: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.square_slices = square_slices
+
+    def get_config(self):
+        return {**super().get_config(), "square_slices": self.square_slices}
 
     def update_step(self, gradient, variable, learning_rate):
         index = self._get_variable_index(variable)
@@ -48,7 +69,24 @@ class FusedAdam(keras.optimizers.Adam):
         ]
         if self.amsgrad or any(handle is None for handle in handles):
             return super().update_step(gradient, variable, learning_rate)
-        dtype = variable.dtype
+        if not (isinstance(gradient, tf.IndexedSlices) and self.square_slices):
+            self._fused_step(handles, tf.convert_to_tensor(gradient), variable.dtype, learning_rate)
+            return None
+
+        def fused_with_keras_squares():
+            dense = self._raise_second_moment(gradient, handles[2], variable.dtype)
+            self._fused_step(handles, dense, variable.dtype, learning_rate)
+
+        def keras_update():
+            super(FusedAdam, self).update_step(gradient, variable, learning_rate)
+
+        sparse_share = tf.cast(tf.size(gradient.values), tf.float32) / tf.cast(
+            tf.size(variable), tf.float32
+        )
+        tf.cond(sparse_share < FUSED_SLICE_SHARE, fused_with_keras_squares, keras_update)
+        return None
+
+    def _fused_step(self, handles, gradient, dtype, learning_rate):
         step = tf.cast(self.iterations + 1, dtype)
         beta_1 = tf.cast(self.beta_1, dtype)
         beta_2 = tf.cast(self.beta_2, dtype)
@@ -62,8 +100,27 @@ class FusedAdam(keras.optimizers.Adam):
             beta1=beta_1,
             beta2=beta_2,
             epsilon=tf.cast(self.epsilon, dtype),
-            grad=tf.cast(tf.convert_to_tensor(gradient), dtype),
+            grad=tf.cast(gradient, dtype),
         )
+
+    def _raise_second_moment(self, gradient, velocity, dtype):
+        """The dense gradient of a lookup, after adding to its rows of the second moment
+        (`velocity`, a resource handle) the share of Keras' sum of squared slices that
+        the kernel, which squares the summed row, would miss."""
+        beta_2 = tf.cast(self.beta_2, dtype)
+        values = tf.cast(gradient.values, dtype)
+        rows, positions = tf.unique(tf.cast(gradient.indices, tf.int64))
+        count = tf.shape(rows)[0]
+        summed = tf.math.unsorted_segment_sum(values, positions, count)
+        squares = tf.math.unsorted_segment_sum(tf.square(values), positions, count)
+        # The kernel leaves beta_2 * v + (1 - beta_2) * g^2. With v first raised by
+        # (1 - beta_2) / beta_2 * (squares - g^2) that is Keras' beta_2 * v + (1 - beta_2)
+        # * squares (by Cauchy-Schwarz, squares >= g^2 / k for a row seen k times, so the
+        # result stays positive).
+        excess = (squares - tf.square(summed)) * ((1 - beta_2) / beta_2)
+        tf.raw_ops.ResourceScatterAdd(resource=velocity, indices=rows, updates=excess)
+        shape = tf.cast(gradient.dense_shape, tf.int64)
+        return tf.scatter_nd(tf.expand_dims(rows, 1), summed, shape)
 
 
 @keras.saving.register_keras_serializable(package="slotkeras")

@@ -9,6 +9,7 @@ uninterrupted run would have.
 
 from __future__ import annotations
 
+import functools
 import shutil
 import sys
 import time
@@ -64,9 +65,9 @@ def build_compiled_tagger(
         losses["intent"] = keras.losses.SparseCategoricalCrossentropy()
         weights["intent"] = config.effective_intent_loss_weight
     optimizer_class = {
-        "adam": keras.optimizers.Adam,
+        "adam": FusedAdam,
         "lazy_adam": LazyAdam,
-        "fused_adam": FusedAdam,
+        "summed_adam": functools.partial(FusedAdam, square_slices=False),
     }[config.optimizer]
     averaging = {}
     if config.weight_averaging > 0:

@@ -3,10 +3,11 @@ during validation; the learning-rate decay."""
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from slotkeras.callbacks import AveragedWeights
-from slotkeras.optimizers import FusedAdam, LazyAdam
+from slotkeras.optimizers import FUSED_SLICE_SHARE, FusedAdam, LazyAdam
 
 
 def _lazy_adam_reference(table, steps, lr, b1=0.9, b2=0.999, eps=1e-7):
@@ -116,28 +117,52 @@ def test_fused_adam_equals_keras_adam_on_dense_gradients_with_clipping_and_avera
         np.testing.assert_allclose(fused, reference, rtol=1e-5, atol=1e-5)
 
 
-def test_fused_adam_sums_a_lookups_repeated_rows_and_moves_every_row():
-    rng = np.random.default_rng(5)
-    start = rng.normal(size=(12, 4)).astype("float32")
+def _lookup_steps(rng, table_rows, looked_up, count=6, slices=10, width=4):
+    """Lookup gradients with repeated rows: rows `looked_up` and above are never looked
+    up, and the last step looks up the rows under `looked_up // 2` only. Returns the
+    steps (for `_apply_all`) and each step's dense gradient (its slices summed)."""
     steps, dense = [], []
-    for step in range(6):
-        # Rows repeat within a step; rows 6-11 are never looked up, and the last step
-        # looks up rows 0-2 only.
-        rows = rng.integers(0, 6 if step < 5 else 3, size=10)
-        values = rng.normal(size=(10, 4))
-        steps.append([(tf.constant(values, tf.float32), tf.constant(rows), (12, 4))])
-        summed = np.zeros(start.shape)
+    for step in range(count):
+        rows = rng.integers(0, looked_up if step < count - 1 else looked_up // 2, size=slices)
+        values = rng.normal(size=(slices, width))
+        steps.append([(tf.constant(values, tf.float32), tf.constant(rows), (table_rows, width))])
+        summed = np.zeros((table_rows, width))
         np.add.at(summed, rows, values)
         dense.append(summed)
+    return steps, dense
+
+
+@pytest.mark.parametrize("table_rows", [12, 400])  # Keras' update / the fused one
+def test_fused_adam_equals_keras_adam_on_lookups_with_repeated_rows(table_rows):
+    rng = np.random.default_rng(7)
+    start = rng.normal(size=(table_rows, 4)).astype("float32")
+    steps, _ = _lookup_steps(rng, table_rows, looked_up=6, slices=30)
+    share = 30 / start.size
+    assert (share < FUSED_SLICE_SHARE) == (table_rows == 400)
+    results = []
+    for cls in (FusedAdam, keras.optimizers.Adam):
+        table = keras.Variable(start)
+        optimizer = cls(0.1, clipnorm=2.0)
+        _apply_all(optimizer, [table], steps)
+        results.append([table.numpy(), optimizer._momentums[0].numpy()])
+        results[-1].append(optimizer._velocities[0].numpy())
+    for fused, reference in zip(*results, strict=True):
+        np.testing.assert_allclose(fused, reference, rtol=1e-5, atol=1e-5)
+
+
+def test_summed_fused_adam_is_adam_on_the_summed_rows_and_moves_every_row():
+    rng = np.random.default_rng(5)
+    start = rng.normal(size=(12, 4)).astype("float32")
+    steps, dense = _lookup_steps(rng, 12, looked_up=6)
     table = keras.Variable(start)
-    _apply_all(FusedAdam(0.1), [table], steps)
+    _apply_all(FusedAdam(0.1, square_slices=False), [table], steps)
     result = table.numpy()
     np.testing.assert_allclose(result, _adam_reference(start, dense, 0.1), rtol=1e-5, atol=1e-5)
     # A row with no gradient is left as it is; one that had a gradient keeps moving on
     # its momentum after its last lookup (LazyAdam would leave it).
     np.testing.assert_array_equal(result[6:], start[6:])
     before_last = keras.Variable(start)
-    _apply_all(FusedAdam(0.1), [before_last], steps[:-1])
+    _apply_all(FusedAdam(0.1, square_slices=False), [before_last], steps[:-1])
     for row in (3, 4, 5):
         assert not np.allclose(result[row], before_last.numpy()[row])
 
@@ -147,25 +172,28 @@ def test_training_compiles_the_chosen_adam_and_fused_adam_saves_and_loads(tmp_pa
     from slotkeras.training import build_compiled_tagger
 
     settings = dict(units=4, embedding_dim=4, hash_dim=4, hash_buckets=8, pair_buckets=8)
-    for name, cls in (
-        (None, keras.optimizers.Adam),
-        ("adam", keras.optimizers.Adam),
-        ("lazy_adam", LazyAdam),
-        ("fused_adam", FusedAdam),
+    for name, cls, square_slices in (
+        (None, FusedAdam, True),
+        ("adam", FusedAdam, True),
+        ("lazy_adam", LazyAdam, None),
+        ("summed_adam", FusedAdam, False),
     ):
         config = TrainConfig(**settings, **({"optimizer": name} if name else {}))
-        assert type(build_compiled_tagger(config, 5, 10, 3).optimizer) is cls
+        optimizer = build_compiled_tagger(config, 5, 10, 3).optimizer
+        assert type(optimizer) is cls
+        assert getattr(optimizer, "square_slices", None) == square_slices
 
     inputs = keras.Input((None,), dtype="int32")
     outputs = keras.layers.Dense(1)(keras.layers.Embedding(20, 4)(inputs))
     model = keras.Model(inputs, outputs)
-    model.compile(FusedAdam(0.01, clipnorm=2.0), "mse")
+    model.compile(FusedAdam(0.01, clipnorm=2.0, square_slices=False), "mse")
     x = np.random.default_rng(6).integers(0, 20, size=(16, 5))
     model.fit(x, np.ones((16, 5, 1)), epochs=2, verbose=0)
     model.save(tmp_path / "m.keras")
     loaded = keras.models.load_model(tmp_path / "m.keras")
     assert type(loaded.optimizer) is FusedAdam
     assert loaded.optimizer.clipnorm == 2.0
+    assert loaded.optimizer.square_slices is False
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
     for ours, theirs in zip(loaded.optimizer.variables, model.optimizer.variables, strict=True):
         np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
