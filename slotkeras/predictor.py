@@ -192,6 +192,7 @@ class SlotFiller:
         tags, intents, config = read_model_folder(folder)
         import slotkeras.layers.crf  # noqa: F401  (registers the custom layers)
         import slotkeras.models  # noqa: F401
+        import slotkeras.optimizers  # noqa: F401  (Keras reads the compile config too)
 
         try:
             model = keras.models.load_model(folder / "model.keras", compile=False)

@@ -1,6 +1,8 @@
 """FusedAdam and LazyAdam against Keras' Adam and NumPy references; weight averaging
 during validation; the learning-rate decay."""
 
+import zipfile
+
 import keras
 import numpy as np
 import pytest
@@ -197,6 +199,27 @@ def test_training_compiles_the_chosen_adam_and_fused_adam_saves_and_loads(tmp_pa
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
     for ours, theirs in zip(loaded.optimizer.variables, model.optimizer.variables, strict=True):
         np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+
+
+def test_a_model_folder_trained_with_the_fused_optimizer_loads_in_a_fresh_process(tmp_path):
+    """model.keras records the compiled optimizer, and Keras looks its class up even
+    when loading without compiling: `evaluate.py` must know FusedAdam."""
+    from conftest import ROOT, explain, run, write
+
+    rows = (ROOT / "data" / "train.csv").read_text(encoding="utf-8").splitlines()
+    data = write(tmp_path / "small.csv", "\n".join(rows[:41]) + "\n")
+    folder = tmp_path / "model"
+    trained = run([
+        "train.py", "--train", data, "--epochs", "1", "--units", "4", "--embedding-dim", "4",
+        "--hash-dim", "4", "--hash-buckets", "64", "--output", folder, "--verbose", "0",
+        "--no-export",
+    ])  # fmt: skip
+    assert trained.returncode == 0, explain(trained)
+    with zipfile.ZipFile(folder / "model.keras") as archive:
+        assert '"FusedAdam"' in archive.read("config.json").decode("utf-8")
+    evaluated = run(["evaluate.py", "--model", folder, "--data", data])
+    assert evaluated.returncode == 0, explain(evaluated)
+    assert "utterances 40" in evaluated.stdout, explain(evaluated)
 
 
 def test_lazy_adam_saves_and_loads_in_a_model(tmp_path):
