@@ -15,6 +15,14 @@ def _resource_handle(variable):
     return getattr(variable, "handle", None)
 
 
+def _summed_rows(indices, *values):
+    """The distinct rows of a lookup's `indices` (a batch repeats rows) and, for each of
+    `values` (one entry per slice), its sums over each row's slices."""
+    rows, positions = tf.unique(tf.cast(indices, tf.int32))
+    count = tf.shape(rows)[0]
+    return rows, [tf.math.unsorted_segment_sum(v, positions, count) for v in values]
+
+
 # A lookup's gradient whose slices hold fewer values than this share of its table
 # takes the fused update with Keras' squares restored row by row; a denser one takes
 # Keras' own update, since summing many slices per row costs more than the dense
@@ -109,17 +117,14 @@ class FusedAdam(keras.optimizers.Adam):
         the kernel, which squares the summed row, would miss."""
         beta_2 = tf.cast(self.beta_2, dtype)
         values = tf.cast(gradient.values, dtype)
-        rows, positions = tf.unique(tf.cast(gradient.indices, tf.int64))
-        count = tf.shape(rows)[0]
-        summed = tf.math.unsorted_segment_sum(values, positions, count)
-        squares = tf.math.unsorted_segment_sum(tf.square(values), positions, count)
+        rows, (summed, squares) = _summed_rows(gradient.indices, values, tf.square(values))
         # The kernel leaves beta_2 * v + (1 - beta_2) * g^2. With v first raised by
         # (1 - beta_2) / beta_2 * (squares - g^2) that is Keras' beta_2 * v + (1 - beta_2)
         # * squares (by Cauchy-Schwarz, squares >= g^2 / k for a row seen k times, so the
         # result stays positive).
         excess = (squares - tf.square(summed)) * ((1 - beta_2) / beta_2)
         tf.raw_ops.ResourceScatterAdd(resource=velocity, indices=rows, updates=excess)
-        shape = tf.cast(gradient.dense_shape, tf.int64)
+        shape = tf.cast(gradient.dense_shape, tf.int32)
         return tf.scatter_nd(tf.expand_dims(rows, 1), summed, shape)
 
 
@@ -159,10 +164,7 @@ class LazyAdam(keras.optimizers.Adam):
         alpha = lr * tf.sqrt(1 - tf.pow(beta_2, step)) / (1 - tf.pow(beta_1, step))
 
         # One summed gradient row per distinct index (a batch repeats trigrams).
-        rows, positions = tf.unique(tf.cast(gradient.indices, tf.int32))
-        values = tf.math.unsorted_segment_sum(
-            tf.cast(gradient.values, dtype), positions, tf.shape(rows)[0]
-        )
+        rows, (values,) = _summed_rows(gradient.indices, tf.cast(gradient.values, dtype))
         index = self._get_variable_index(variable)
         m = self._momentums[index]
         v = self._velocities[index]
