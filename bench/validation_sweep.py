@@ -62,7 +62,7 @@ VARIANTS = {
     "lr15": ("valid", ["--learning-rate", "0.015"]),
     "clip2": ("valid", ["--clipnorm", "2"]),
     "clip3": ("valid", ["--clipnorm", "3"]),
-    "fusedadam": ("valid", ["--optimizer", "summed_adam"]),
+    "summedadam": ("valid", ["--optimizer", "summed_adam"]),
     "hbase": ("heldout", []),
     "hrefit": ("heldout", ["--refit"]),
     "hr128": ("heldout", ["--refit", "--batch-size", "128"]),
