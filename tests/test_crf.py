@@ -363,6 +363,37 @@ def test_decode_with_marginals_on_batches_is_exact_when_pruning_fails(scale):
     np.testing.assert_array_equal(tags.numpy(), _numpy_viterbi(emissions, mask, weights))
 
 
+@pytest.mark.parametrize("serving", [False, True])
+def test_only_the_sequences_that_pruning_left_unproven_are_decoded_again(serving, monkeypatch):
+    """Peaked rows pass the pruned steps' proof, flat ones fail it. The full steps
+    run again on the failing rows only (a trained model fails about one token in a
+    thousand, so rerunning whole batches ran them for nearly every batch), and every
+    row gets its exact best path."""
+    from slotkeras.layers import crf as crf_module
+
+    num_tags = 3 * crf_module.PRUNE_CANDIDATES + 1
+    crf, weights = _random_crf(13, num_tags)
+    rng = np.random.default_rng(5)
+    lengths = np.array([9, 4, 9, 6, 0, 8, 9, 3, 7, 9])
+    flat = np.array([False, False, True, False, False, False, True, False, False, False])
+    scale = np.where(flat, 0.05, 30.0)[:, None, None]
+    emissions = (rng.normal(size=(len(lengths), 9, num_tags)) * scale).astype("float32")
+    mask = np.arange(9)[None] < lengths[:, None]
+    rerun = []
+    viterbi = CRF._viterbi
+
+    def spy(self, emissions, mask, carry_paths, prune=False):
+        if not prune:
+            rerun.append(int(tf.shape(emissions)[0]))
+        return viterbi(self, emissions, mask, carry_paths, prune)
+
+    monkeypatch.setattr(CRF, "_viterbi", spy)
+    assert len(lengths) > crf_module.SMALL_BATCH  # the pruned steps
+    tags = crf.decode_with_marginals(emissions, mask)[0] if serving else crf.decode(emissions, mask)
+    np.testing.assert_array_equal(tags.numpy(), _numpy_viterbi(emissions, mask, weights))
+    assert rerun == [int(flat.sum())]
+
+
 def test_pruned_step_is_exact_and_prunes_when_scores_are_peaked():
     from slotkeras.layers import crf as crf_module
 

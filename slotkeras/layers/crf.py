@@ -131,8 +131,9 @@ def _pruned_max_plus(delta, transitions, column_max=None):
     win or tie, and the result is exact. After training the scores are peaked and
     the check passes at nearly every step, and a batch's work drops from `tags x
     tags` to `k x tags` per sequence. `exact` is per sequence `[batch]`, and the
-    caller decides what to do where it fails: a decoder runs the full steps again
-    (one check after its loop costs less than a conditional at every step).
+    caller decides what to do where it fails: a decoder runs the full steps again on
+    the sequences that failed (one check after its loop costs less than a
+    conditional at every step).
     `column_max`, `max_i transitions[i, j]`, is computed when not given (a decoder
     passes it once for all steps).
     """
@@ -671,7 +672,7 @@ class CRF(keras.layers.Layer):
                 if prune:
                     best, best_prev, proven = pruned_step(delta)
                     exact = tf.logical_and(
-                        exact, tf.reduce_all(tf.logical_or(proven, tf.logical_not(is_real[:, 0])))
+                        exact, tf.logical_or(proven, tf.logical_not(is_real[:, 0]))
                     )
                 else:
                     best, best_prev = _max_plus(delta, transitions)
@@ -692,23 +693,27 @@ class CRF(keras.layers.Layer):
         _, delta, history, _, states, exact = tf.while_loop(
             lambda t, *_: t < steps,
             step,
-            (1, start[None] + emissions[0], history, first, states.write(0, first), True),
+            (
+                1,
+                start[None] + emissions[0],
+                history,
+                first,
+                states.write(0, first),
+                tf.ones([batch], tf.bool),
+            ),
             shape_invariants=(
                 tf.TensorShape([]),
                 tf.TensorShape([None, n]),
                 history_shape,
                 tf.TensorShape([None, 2 * n]),
                 None,
-                tf.TensorShape([]),
+                tf.TensorShape([None]),
             ),
         )
         last_tag = tf.argmax(delta + end[None], axis=1, output_type=tf.int32)
         if prune:
-            tags = tf.cond(
-                exact,
-                lambda: _backtrack(history, last_tag, steps, batch)[:, :width],
-                lambda: self._viterbi(*given, carry_paths=False),
-            )
+            tags = _backtrack(history, last_tag, steps, batch)[:, :width]
+            tags = self._unproven_decoded_again(tags, exact, *given)
         else:
             tags = tf.gather(history, last_tag, batch_dims=1)[:, :width]  # [batch, time]
         tags = tf.where(tf.transpose(mask[:width], [1, 0]), tags, tf.zeros_like(tags))
@@ -719,6 +724,29 @@ class CRF(keras.layers.Layer):
         marginals = tf.math.divide_no_nan(product, tf.reduce_sum(product, axis=-1, keepdims=True))
         marginals = tf.where(mask[:, :, None], marginals, 0.0)
         return tags, tf.transpose(marginals, [1, 0, 2])[:, :width]
+
+    def _unproven_decoded_again(self, tags, exact, emissions, mask):
+        """`tags` (`[batch, time]`, from pruned steps) with the sequences whose pruned
+        steps were not all proven exact (`exact` False) decoded again by full steps.
+        Only those rows run again: a trained model's scores leave a step unproven
+        now and then, and rerunning the whole batch ran the full steps for most
+        batches of a few dozen utterances (docs/benchmarks.md)."""
+        emissions = tf.convert_to_tensor(emissions)
+        if mask is None:
+            mask = tf.ones(tf.shape(emissions)[:2], tf.bool)
+        mask = tf.cast(mask, tf.bool)
+
+        def again():
+            rows = tf.where(tf.logical_not(exact))  # [unproven, 1]
+            some_emissions, some_mask = tf.gather_nd(emissions, rows), tf.gather_nd(mask, rows)
+            paths = tf.cond(
+                tf.shape(rows)[0] <= SMALL_BATCH,
+                lambda: self._viterbi(some_emissions, some_mask, carry_paths=True),
+                lambda: self._viterbi(some_emissions, some_mask, carry_paths=False),
+            )
+            return tf.tensor_scatter_nd_update(tags, rows, paths)
+
+        return tf.cond(tf.reduce_all(exact), lambda: tags, again)
 
     def _viterbi(self, emissions, mask, carry_paths, prune=False):
         """`decode` with `_max_plus` steps (or `_pruned_max_plus`, `prune`). The best
@@ -746,9 +774,7 @@ class CRF(keras.layers.Layer):
                 best, best_prev, proven = pruned_step(delta)
                 # Only the steps that extend a path count (the others start one).
                 counted = tf.logical_and(is_real, seen)
-                exact = tf.logical_and(
-                    exact, tf.reduce_all(tf.logical_or(proven, tf.logical_not(counted)))
-                )
+                exact = tf.logical_and(exact, tf.logical_or(proven, tf.logical_not(counted)))
             else:
                 best, best_prev = _max_plus(delta, transitions)
             next_delta = tf.where(seen[:, None], best + emission, start[None] + emission)
@@ -764,7 +790,13 @@ class CRF(keras.layers.Layer):
             next_delta = tf.where(is_real[:, None], next_delta, delta)
             return t + 1, next_delta, seen | is_real, history, exact
 
-        initial = (0, tf.zeros([batch_size, n]), tf.zeros([batch_size], tf.bool), history, True)
+        initial = (
+            0,
+            tf.zeros([batch_size, n]),
+            tf.zeros([batch_size], tf.bool),
+            history,
+            tf.ones([batch_size], tf.bool),
+        )
         _, last_delta, _, history, exact = tf.while_loop(
             lambda t, *_: t < steps,
             forward,
@@ -776,7 +808,7 @@ class CRF(keras.layers.Layer):
                 tf.TensorShape([None, n]),
                 tf.TensorShape([None]),
                 history_shape,
-                tf.TensorShape([]),
+                tf.TensorShape([None]),
             ),
         )
         # (With no time steps at all the initial scores stand in for the last.)
@@ -785,11 +817,8 @@ class CRF(keras.layers.Layer):
             path = tf.gather(history, last_tag, batch_dims=1)  # [batch, time]
         elif prune:
             # Where a pruned step was not proven exact, the full steps decide.
-            path = tf.cond(
-                exact,
-                lambda: _backtrack(history, last_tag, steps, batch_size),
-                lambda: self._viterbi(*given, carry_paths=False),
-            )
+            path = _backtrack(history, last_tag, steps, batch_size)
+            path = self._unproven_decoded_again(path, exact, *given)
         else:
             path = _backtrack(history, last_tag, steps, batch_size)
         return tf.where(tf.transpose(mask, [1, 0]), path, tf.zeros_like(path))
