@@ -111,10 +111,10 @@ def make_decoder(model: keras.Model, num_intents: int, probabilities: bool = Fal
         if outside is not None:
             forced = outside(inputs, split_marks) & mask
             slots = _force_outside(slots, forced, crf is not None)
-        distribution = slots
+        chosen = None
         if crf is not None and probabilities:
             # The mask is the padding after each utterance's tokens: right padding.
-            tag_ids, distribution = crf.decode_with_marginals(slots, mask)
+            tag_ids, chosen = crf.decode_with_probabilities(slots, mask)
         elif crf is not None:
             tag_ids = crf.decode(slots, mask)
         else:
@@ -131,7 +131,8 @@ def make_decoder(model: keras.Model, num_intents: int, probabilities: bool = Fal
             intents = (tf.zeros([batch], tf.int32), tf.ones([batch], tf.float32))
         if not probabilities:
             return (tag_ids, *intents)
-        chosen = tf.gather(tf.cast(distribution, tf.float32), tag_ids, batch_dims=2)
+        if chosen is None:  # the softmax's probability of each decoded tag
+            chosen = tf.gather(tf.cast(slots, tf.float32), tag_ids, batch_dims=2)
         return (tag_ids, tf.where(mask, chosen, tf.zeros_like(chosen)), *intents)
 
     return decode

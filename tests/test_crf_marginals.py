@@ -101,6 +101,37 @@ def test_decode_with_marginals_is_decode_and_marginals_in_one_loop(tags, batch):
     assert [tuple(x.shape) for x in empty] == [(2, 0), (2, 0, tags)]
 
 
+@pytest.mark.parametrize("tags", [3, 2 * PRUNE_CANDIDATES + 5])
+@pytest.mark.parametrize("batch", [1, SMALL_BATCH + 3])
+def test_decode_with_probabilities_is_the_marginal_of_each_decoded_tag(tags, batch):
+    """What serving returns: `decode`'s tags and, of the marginals, only each decoded
+    tag's; 0 on padding, and empty for no time steps."""
+    rng = np.random.default_rng(3 * tags + batch)
+    crf = CRF(tags)
+    crf.build((None, None, tags))
+    for weight in crf.weights:
+        weight.assign(rng.normal(0, 2.0, weight.shape))
+    time = 7
+    emissions = rng.normal(0, 3.0, (batch, time, tags)).astype("float32")
+    lengths = rng.integers(1, time + 1, batch)
+    lengths[-1] = time
+    if batch > 1:
+        lengths[0] = 0
+    mask = np.arange(time)[None] < lengths[:, None]
+    graph = tf.function(
+        crf.decode_with_probabilities,
+        input_signature=[tf.TensorSpec([None, None, tags]), tf.TensorSpec([None, None], tf.bool)],
+    )
+    got_tags, got = (x.numpy() for x in graph(emissions, mask))
+    np.testing.assert_array_equal(got_tags, crf.decode(emissions, mask).numpy())
+    marginals = crf.marginals(emissions, mask).numpy()
+    expected = np.take_along_axis(marginals, got_tags[..., None], axis=-1)[..., 0]
+    np.testing.assert_allclose(got, np.where(mask, expected, 0.0), atol=2e-6)
+    assert np.all(got[~mask] == 0) and np.all(got[mask] > 0)
+    empty = graph(np.zeros((2, 0, tags), "float32"), np.zeros((2, 0), bool))
+    assert [tuple(x.shape) for x in empty] == [(2, 0), (2, 0)]
+
+
 def test_marginals_of_no_time_steps_are_empty_eagerly_and_in_a_graph():
     crf = CRF(4)
     crf.build((None, None, 4))

@@ -163,6 +163,12 @@ def _log_matmul(scores, exp_matrix, column_max):
     return tf.math.log(summed + tiny) + row_max + tf.expand_dims(column_max, -2)
 
 
+def _sum_to_one(chain):
+    """`chain` `[batch, tags]` rescaled to sum 1 per row. A row whose sum underflows
+    to 0 stays 0 (and its marginals 0), not NaN."""
+    return tf.math.divide_no_nan(chain, tf.reduce_sum(chain, axis=-1, keepdims=True))
+
+
 def _backtrack(backpointers, last_tag, steps, batch_size):
     """The best path `[batch, time]` from each step's backpointers (a TensorArray of
     `[batch, tags]`) and the best last tag: tag[t] = backpointers[t + 1][tag[t + 1]],
@@ -357,24 +363,18 @@ class CRF(keras.layers.Layer):
         return config
 
     def prepared_weights(self) -> dict:
-        """The marginals' block matrix (`_chain_matrix`): laid out once for serving
+        """The marginals' matrix (`_chain_matrix`): laid out once for serving
         (`slotkeras.layers.prepared`), not at every call."""
         return {"chain_matrix": self._chain_matrix()}
 
     def _chain_matrix(self):
-        """`[[E, 0], [0, E^T]]` with `E = exp(transitions - max)`: the forward chain
-        and the backward one (the forward chain of the reversed sequence) through
-        one matrix product a step."""
+        """`E = exp(transitions - max)`: the forward chain goes through `E` at each
+        step and the backward one (the forward chain of the reversed sequence)
+        through its transpose. Two products of tags x tags are half the arithmetic
+        of one through the block-diagonal `[[E, 0], [0, E^T]]`, which is what a
+        batch's loop pays for (docs/benchmarks.md)."""
         transitions = self._weights(constrained=True)[0]
-        exp_transitions = tf.exp(transitions - tf.reduce_max(transitions))
-        zeros = tf.zeros_like(exp_transitions)
-        return tf.concat(
-            [
-                tf.concat([exp_transitions, zeros], 1),
-                tf.concat([zeros, tf.transpose(exp_transitions)], 1),
-            ],
-            0,
-        )
+        return tf.exp(transitions - tf.reduce_max(transitions))
 
     def _weights(self, constrained):
         """`transitions`, `start_transitions` and `end_transitions` as float32
@@ -501,10 +501,8 @@ class CRF(keras.layers.Layer):
         emissions = tf.pad(emissions, [[0, missing], [0, 0], [0, 0]])
         mask = tf.pad(mask, [[0, missing], [0, 0]])
         # The backward pass is the forward pass of the time-reversed chain (transposed
-        # transitions, start and end swapped). Both run in one loop as one state of
-        # 2 x tags, through one block-diagonal matrix: one plain matrix product a
-        # step is cheaper than two, or than a batched one, for one sequence as for
-        # batches (docs/benchmarks.md). Marginals need each step's scores only up to a
+        # transitions, start and end swapped). Both run in one loop, as a state of
+        # 2 x tags (`_chain_matrix`). Marginals need each step's scores only up to a
         # factor, so the state is probabilities rescaled to sum 1 (per chain) at every
         # step: a product, a sum and a division, where log-sum-exp takes twice the ops.
         scores = tf.concat([emissions, tf.reverse(emissions, [0])], axis=-1)  # [t, b, 2n]
@@ -517,8 +515,11 @@ class CRF(keras.layers.Layer):
         first = tf.exp(first - tf.reduce_max(first, axis=-1, keepdims=True))
         tiny = tf.constant(1e-30, tf.float32)
 
-        def chained(state):  # [b, 2, n] through the block-diagonal matrix
-            return tf.reshape(tf.matmul(tf.reshape(state, [-1, 2 * n]), matrix), [-1, 2, n])
+        def chained(state):  # [b, 2, n]: the forward chain through E, the backward through E^T
+            return tf.stack(
+                [tf.matmul(state[:, 0], matrix), tf.matmul(state[:, 1], matrix, transpose_b=True)],
+                axis=1,
+            )
 
         def step(t, state, seen, states):  # state [b, 2, n], seen [b, 2]
             is_real = real[t]
@@ -583,18 +584,37 @@ class CRF(keras.layers.Layer):
             `(tags, marginals)`: what `decode` and `marginals` return for the same
             right-padded input.
         """
+        return self._decode_in_one_loop(emissions, mask, chosen_only=False)
+
+    def decode_with_probabilities(self, emissions, mask=None):
+        """`decode`, and the posterior probability of each decoded tag: what
+        `decode_with_marginals` gives, with the marginals of the other tags left
+        out (serving returns only these, and skipping the rest saves a few passes
+        over a `[batch, time, tags]` tensor).
+
+        Args:
+            emissions: float tensor `[batch, time, num_tags]`.
+            mask: bool tensor `[batch, time]` of right padding. Default: all True.
+
+        Returns:
+            `(tags, probabilities)`: int32 and float32 `[batch, time]`, 0 on padding.
+        """
+        return self._decode_in_one_loop(emissions, mask, chosen_only=True)
+
+    def _decode_in_one_loop(self, emissions, mask, chosen_only):
         if self.num_tags <= 2 * PRUNE_CANDIDATES:
-            return self._fused(emissions, mask, prune=False)
+            return self._fused(emissions, mask, prune=False, chosen_only=chosen_only)
         return tf.cond(
             tf.shape(emissions)[0] <= SMALL_BATCH,
-            lambda: self._fused(emissions, mask, prune=False),
-            lambda: self._fused(emissions, mask, prune=True),
+            lambda: self._fused(emissions, mask, prune=False, chosen_only=chosen_only),
+            lambda: self._fused(emissions, mask, prune=True, chosen_only=chosen_only),
         )
 
-    def _fused(self, emissions, mask, prune):
-        """`decode_with_marginals`; `prune` for batches: pruned Viterbi steps and
-        backpointers walked back after the loop, where a few sequences carry each
-        tag's best path forwards (as `_viterbi` does)."""
+    def _fused(self, emissions, mask, prune, chosen_only=False):
+        """`decode_with_marginals` (`chosen_only`: `decode_with_probabilities`);
+        `prune` for batches: pruned Viterbi steps and backpointers walked back after
+        the loop, where a few sequences carry each tag's best path forwards (as
+        `_viterbi` does)."""
         given = (emissions, mask)
         emissions, mask, transitions, start, end = self._prepare(emissions, mask)
         n = self.num_tags
@@ -622,20 +642,13 @@ class CRF(keras.layers.Layer):
             def reverse_within_lengths(x):
                 return tf.reverse_sequence(x, lengths, seq_axis=0, batch_axis=1)
 
-        def normalize(state):
-            """`state` `[batch, 2 * tags]` rescaled to sum 1 per chain. A chain whose
-            sum underflows to 0 stays 0 (and its marginals 0), not NaN."""
-            chains = tf.reshape(state, [-1, 2, n])
-            total = tf.reduce_sum(chains, axis=-1, keepdims=True)
-            return tf.reshape(tf.math.divide_no_nan(chains, total), [-1, 2 * n])
-
         # The backward chain is the forward chain of each sequence reversed within
         # its length, so both start at step 0 and run over real tokens first; past
-        # a sequence's end they go on over padding, which nothing reads. The two
-        # chains are one state of 2 x tags through one block-diagonal matrix (see
-        # `marginals`), rescaled at every step to sum 1 per chain.
-        halves = tf.stack([emissions, reverse_within_lengths(emissions)], 2)  # [t, b, 2, n]
-        weights = tf.exp(halves - tf.reduce_max(halves, axis=-1, keepdims=True))
+        # a sequence's end they go on over padding, which nothing reads. Each chain
+        # is rescaled at every step to sum 1. Their weights are each token's
+        # emissions, exp(emission - its max), in the forward chain's order and,
+        # reversed within each sequence, in the backward chain's.
+        weights = tf.exp(emissions - tf.reduce_max(emissions, axis=-1, keepdims=True))
         matrix = prepared(self, "chain_matrix", self._chain_matrix)
         # Each step's inputs (emission, weights, real) as one tensor read from one
         # TensorArray: every tensor a while loop captures costs a few ops at each
@@ -643,17 +656,20 @@ class CRF(keras.layers.Layer):
         packed = tf.concat(
             [
                 emissions,
-                tf.reshape(weights, [steps, batch, 2 * n]),
+                weights,
+                reverse_within_lengths(weights),
                 tf.cast(mask, tf.float32)[..., None],
             ],
             axis=-1,
         )
         inputs = tf.TensorArray(tf.float32, size=steps, element_shape=[None, 3 * n + 1])
         inputs = inputs.unstack(packed)
-        first = tf.stack([start, end])[None] + halves[0]
+        # The backward chain starts at each sequence's last token (the first, where
+        # there is none).
+        last = tf.gather_nd(emissions, tf.stack([tf.maximum(lengths - 1, 0), tf.range(batch)], 1))
+        first = tf.stack([start + emissions[0], end + last], 1)  # [b, 2, n]
         first = tf.exp(first - tf.reduce_max(first, axis=-1, keepdims=True))
-        first = tf.reshape(first, [-1, 2 * n])
-        first = normalize(first)
+        first_forward, first_backward = _sum_to_one(first[:, 0]), _sum_to_one(first[:, 1])
         identity = tf.broadcast_to(tf.range(n, dtype=tf.int32)[None], [batch, n])
         pruned_step = self._pruned_step(transitions) if prune else None
         if prune:  # backpointers of every step
@@ -663,11 +679,13 @@ class CRF(keras.layers.Layer):
             history, history_shape = identity[:, :, None], tf.TensorShape([None, n, None])
         last_step = identity[:, :, None]
 
-        def step(t, delta, history, state, states, exact):
+        def step(t, delta, history, forward, backward, forwards, backwards, exact):
             # UNROLL steps per iteration: a loop's own ops, a few per loop variable
             # and captured tensor, run once per iteration.
             for u in [t + k for k in range(UNROLL)]:
-                emission, weight, real = tf.split(inputs.read(u), [n, 2 * n, 1], axis=-1)
+                emission, weight, reversed_weight, real = tf.split(
+                    inputs.read(u), [n, n, n, 1], axis=-1
+                )
                 is_real = real > 0
                 if prune:
                     best, best_prev, proven = pruned_step(delta)
@@ -684,28 +702,36 @@ class CRF(keras.layers.Layer):
                     history = tf.concat(
                         [tf.gather(history, backpointer, batch_dims=1), last_step], axis=2
                     )
-                state = tf.matmul(state, matrix) * weight
-                state = normalize(state)
-                states = states.write(u, state)
-            return t + UNROLL, delta, history, state, states, exact
+                # E forwards, its transpose backwards (`_chain_matrix`).
+                forward = _sum_to_one(tf.matmul(forward, matrix) * weight)
+                backward = tf.matmul(backward, matrix, transpose_b=True) * reversed_weight
+                backward = _sum_to_one(backward)
+                forwards, backwards = forwards.write(u, forward), backwards.write(u, backward)
+            return t + UNROLL, delta, history, forward, backward, forwards, backwards, exact
 
-        states = tf.TensorArray(tf.float32, size=steps, element_shape=[None, 2 * n])
-        _, delta, history, _, states, exact = tf.while_loop(
+        chains = [
+            tf.TensorArray(tf.float32, size=steps, element_shape=[None, n]).write(0, first)
+            for first in (first_forward, first_backward)
+        ]
+        _, delta, history, _, _, forwards, backwards, exact = tf.while_loop(
             lambda t, *_: t < steps,
             step,
             (
                 1,
                 start[None] + emissions[0],
                 history,
-                first,
-                states.write(0, first),
+                first_forward,
+                first_backward,
+                *chains,
                 tf.ones([batch], tf.bool),
             ),
             shape_invariants=(
                 tf.TensorShape([]),
                 tf.TensorShape([None, n]),
                 history_shape,
-                tf.TensorShape([None, 2 * n]),
+                tf.TensorShape([None, n]),
+                tf.TensorShape([None, n]),
+                None,
                 None,
                 tf.TensorShape([None]),
             ),
@@ -717,13 +743,19 @@ class CRF(keras.layers.Layer):
         else:
             tags = tf.gather(history, last_tag, batch_dims=1)[:, :width]  # [batch, time]
         tags = tf.where(tf.transpose(mask[:width], [1, 0]), tags, tf.zeros_like(tags))
-        states = tf.reshape(states.stack(), [steps, batch, 2, n])
         # Reversed, the backward chain's weights include each token's own emission.
-        backward = reverse_within_lengths(tf.math.divide_no_nan(states[:, :, 1], weights[:, :, 1]))
-        product = states[:, :, 0] * backward
-        marginals = tf.math.divide_no_nan(product, tf.reduce_sum(product, axis=-1, keepdims=True))
-        marginals = tf.where(mask[:, :, None], marginals, 0.0)
-        return tags, tf.transpose(marginals, [1, 0, 2])[:, :width]
+        forward = forwards.stack()
+        backward = tf.math.divide_no_nan(reverse_within_lengths(backwards.stack()), weights)
+        product = (forward * backward)[:width]  # [time, batch, tags], up to a factor per token
+        total = tf.reduce_sum(product, axis=-1, keepdims=True)
+        real = mask[:width]
+        if chosen_only:
+            chosen = tf.gather(product, tf.transpose(tags), batch_dims=2)  # [time, batch]
+            chosen = tf.math.divide_no_nan(chosen, total[..., 0])
+            return tags, tf.transpose(tf.where(real, chosen, 0.0))
+        marginals = tf.math.divide_no_nan(product, total)
+        marginals = tf.where(real[:, :, None], marginals, 0.0)
+        return tags, tf.transpose(marginals, [1, 0, 2])
 
     def _unproven_decoded_again(self, tags, exact, emissions, mask):
         """`tags` (`[batch, time]`, from pruned steps) with the sequences whose pruned
