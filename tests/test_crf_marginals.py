@@ -67,23 +67,28 @@ def test_marginals_stay_finite_with_large_scores_and_run_in_a_graph():
     np.testing.assert_allclose(got.sum(-1), 1.0, atol=1e-5)
 
 
+def _random_batch(seed, tags, batch, time):
+    """A CRF with random weights, and a right-padded batch of random emissions: the
+    last sequence is full, and of two or more, the first has no token at all."""
+    rng = np.random.default_rng(seed)
+    crf = CRF(tags)
+    crf.build((None, None, tags))
+    for weight in crf.weights:
+        weight.assign(rng.normal(0, 2.0, weight.shape))
+    emissions = rng.normal(0, 3.0, (batch, time, tags)).astype("float32")
+    lengths = rng.integers(1, time + 1, batch)
+    lengths[-1] = time
+    if batch > 1:
+        lengths[0] = 0
+    return crf, emissions, np.arange(time)[None] < lengths[:, None]
+
+
 # Few tags take the full Viterbi step; more than 2 * PRUNE_CANDIDATES take the pruned
 # one on batches larger than SMALL_BATCH, with backpointers instead of carried paths.
 @pytest.mark.parametrize("tags", [3, 2 * PRUNE_CANDIDATES + 5])
 @pytest.mark.parametrize("batch", [1, SMALL_BATCH + 3])
 def test_decode_with_marginals_is_decode_and_marginals_in_one_loop(tags, batch):
-    rng = np.random.default_rng(tags + batch)
-    crf = CRF(tags)
-    crf.build((None, None, tags))
-    for weight in crf.weights:
-        weight.assign(rng.normal(0, 2.0, weight.shape))
-    time = 6
-    emissions = rng.normal(0, 3.0, (batch, time, tags)).astype("float32")
-    lengths = rng.integers(1, time + 1, batch)
-    lengths[-1] = time
-    if batch > 1:
-        lengths[0] = 0  # no real token at all
-    mask = np.arange(time)[None] < lengths[:, None]  # right padding
+    crf, emissions, mask = _random_batch(tags + batch, tags, batch, time=6)
     graph = tf.function(
         crf.decode_with_marginals,
         input_signature=[tf.TensorSpec([None, None, tags]), tf.TensorSpec([None, None], tf.bool)],
@@ -106,18 +111,7 @@ def test_decode_with_marginals_is_decode_and_marginals_in_one_loop(tags, batch):
 def test_decode_with_probabilities_is_the_marginal_of_each_decoded_tag(tags, batch):
     """What serving returns: `decode`'s tags and, of the marginals, only each decoded
     tag's; 0 on padding, and empty for no time steps."""
-    rng = np.random.default_rng(3 * tags + batch)
-    crf = CRF(tags)
-    crf.build((None, None, tags))
-    for weight in crf.weights:
-        weight.assign(rng.normal(0, 2.0, weight.shape))
-    time = 7
-    emissions = rng.normal(0, 3.0, (batch, time, tags)).astype("float32")
-    lengths = rng.integers(1, time + 1, batch)
-    lengths[-1] = time
-    if batch > 1:
-        lengths[0] = 0
-    mask = np.arange(time)[None] < lengths[:, None]
+    crf, emissions, mask = _random_batch(3 * tags + batch, tags, batch, time=7)
     graph = tf.function(
         crf.decode_with_probabilities,
         input_signature=[tf.TensorSpec([None, None, tags]), tf.TensorSpec([None, None], tf.bool)],
