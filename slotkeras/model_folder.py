@@ -144,7 +144,9 @@ class Checkpoint:
     weights, the other model variables (the dropout layers' random-number states), the
     optimizer's variables (its step, moments and weight averages), the best weights so
     far and the early-stopping state and history. `state.json` is a readable copy of
-    the state; `run.json` holds the settings the checkpoint belongs to."""
+    the state, written after the checkpoint (a kill between the two leaves it an epoch
+    behind; the checkpoint's own state is what a resumed run reads); `run.json` holds
+    the settings the checkpoint belongs to."""
 
     def __init__(self, folder: Path):
         self.folder = Path(folder)
