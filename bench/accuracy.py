@@ -297,6 +297,17 @@ def _default_row() -> dict:
     }
 
 
+def timing_parser(doc: str, rounds: int) -> argparse.ArgumentParser:
+    """The arguments the speed benches share: the corpus (`--data`, ATIS) and the
+    number of interleaved rounds (`--rounds`)."""
+    parser = argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data", default=str(SHARED / "atis"))
+    parser.add_argument("--rounds", type=int, default=rounds)
+    return parser
+
+
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:

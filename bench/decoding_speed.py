@@ -21,7 +21,6 @@ Tags are checked to be the same both ways. Results go to docs/benchmarks.md.
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import os
 import statistics
@@ -77,18 +76,15 @@ def _unproven_steps(crf, emissions, mask) -> tuple[int, int]:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "atis"))
-    p.add_argument("--model", help="a trained model folder (default: train the default)")
-    p.add_argument("--rounds", type=int, default=10)
-    args = p.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     sys.path.insert(0, str(ROOT / "bench"))
+    from accuracy import machine, publish, timing_parser
+
+    p = timing_parser(__doc__, rounds=10)
+    p.add_argument("--model", help="a trained model folder (default: train the default)")
+    args = p.parse_args(argv)
     import numpy as np
     import tensorflow as tf
-    from accuracy import machine, publish
 
     from slotkeras import data
     from slotkeras.layers.crf import CRF

@@ -16,7 +16,6 @@ the corpus: one utterance per call (p50 over all calls) and batches of 256
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import importlib.util
 import os
@@ -57,18 +56,15 @@ def export_of_revision(rev: str, tmp: Path):
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "atis"))
-    p.add_argument("--rev", default="de2c1cb")
-    p.add_argument("--rounds", type=int, default=20)
-    p.add_argument("--calls", type=int, default=300, help="one-utterance calls per round")
-    args = p.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     sys.path.insert(0, str(ROOT / "bench"))
+    from accuracy import machine, publish, timing_parser
+
+    p = timing_parser(__doc__, rounds=20)
+    p.add_argument("--rev", default="de2c1cb")
+    p.add_argument("--calls", type=int, default=300, help="one-utterance calls per round")
+    args = p.parse_args(argv)
     import tensorflow as tf
-    from accuracy import machine, publish
 
     from slotkeras import data
     from slotkeras.predictor import SlotFiller, export_saved_model
