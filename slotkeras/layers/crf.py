@@ -650,9 +650,9 @@ class CRF(keras.layers.Layer):
         # reversed within each sequence, in the backward chain's.
         weights = tf.exp(emissions - tf.reduce_max(emissions, axis=-1, keepdims=True))
         matrix = prepared(self, "chain_matrix", self._chain_matrix)
-        # Each step's inputs (emission, weights, real) as one tensor read from one
-        # TensorArray: every tensor a while loop captures costs a few ops at each
-        # iteration, and a read costs fewer than slicing a tensor at a loop index.
+        # Each step's inputs (emission, both chains' weights, real) as one tensor read
+        # from one TensorArray: every tensor a while loop captures costs a few ops at
+        # each iteration, and a read costs fewer than slicing a tensor at a loop index.
         packed = tf.concat(
             [
                 emissions,
