@@ -21,6 +21,7 @@ Tags are checked to be the same both ways. Results go to docs/benchmarks.md.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import statistics
@@ -42,6 +43,18 @@ def _whole_batch_again(self, tags, exact, emissions, mask):
     return tf.cond(
         tf.reduce_all(exact), lambda: tags, lambda: self._viterbi(emissions, mask, False)
     )
+
+
+@contextlib.contextmanager
+def _decoding_again(crf_class, again):
+    """`crf_class._unproven_decoded_again` is `again` while decoders are traced in
+    the block (tracing reads it), and this checkout's one again afterwards."""
+    own = crf_class._unproven_decoded_again
+    crf_class._unproven_decoded_again = again
+    try:
+        yield
+    finally:
+        crf_class._unproven_decoded_again = own
 
 
 def _interleaved(calls: dict, rounds: int) -> dict:
@@ -86,7 +99,7 @@ def main(argv=None) -> int:
     import numpy as np
     import tensorflow as tf
 
-    from slotkeras import data
+    from slotkeras import data, features
     from slotkeras.layers.crf import CRF
     from slotkeras.predictor import SlotFiller, find_crf
 
@@ -101,14 +114,12 @@ def main(argv=None) -> int:
                 cwd=ROOT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, check=True,
                 capture_output=True,
             )  # fmt: skip
-        rows_again = CRF._unproven_decoded_again
+        ways = {"whole batch": _whole_batch_again, "unproven rows": CRF._unproven_decoded_again}
         fillers = {}
-        for name, again in (("whole batch", _whole_batch_again), ("unproven rows", rows_again)):
-            CRF._unproven_decoded_again = again  # read while the decoders are traced
-            filler = SlotFiller.load(folder)
-            filler.predict_ids(tokens)
-            fillers[name] = filler
-        CRF._unproven_decoded_again = rows_again
+        for name, again in ways.items():
+            with _decoding_again(CRF, again):
+                fillers[name] = SlotFiller.load(folder)
+                fillers[name].predict_ids(tokens)  # traced now
         results = {name: f.predict_ids(tokens)[0] for name, f in fillers.items()}
         same = all(
             np.array_equal(a, b) for a, b in zip(*results.values(), strict=True)
@@ -121,9 +132,7 @@ def main(argv=None) -> int:
         batch = sorted(tokens[:256], key=len)
         chunks = []
         for i in range(0, len(batch), CHUNK):
-            part = batch[i : i + CHUNK]
-            width = max(len(t) for t in part)
-            padded = tf.constant([list(t) + [""] * (width - len(t)) for t in part])
+            padded = tf.constant(features.pad_tokens(batch[i : i + CHUNK]).astype(str))
             with filler.prepared.scope():
                 chunks.append((filler.model(padded, training=False)["slots"], padded != ""))
         unproven = [_unproven_steps(crf, *chunk) for chunk in chunks]
@@ -132,8 +141,7 @@ def main(argv=None) -> int:
             tf.TensorSpec([None, None], tf.bool),
         ]
         decoders = {}
-        for name, again in (("whole batch", _whole_batch_again), ("unproven rows", rows_again)):
-            CRF._unproven_decoded_again = again
+        for name, again in ways.items():
             for method in ("decode", "decode_with_probabilities"):
 
                 def run(emissions, mask, method=method):
@@ -141,10 +149,10 @@ def main(argv=None) -> int:
                         return getattr(crf, method)(emissions, mask)
 
                 function = tf.function(run, input_signature=signature)
-                for chunk in chunks:
-                    function(*chunk)  # traced now, with this way of decoding again
+                with _decoding_again(CRF, again):
+                    for chunk in chunks:
+                        function(*chunk)  # traced now
                 decoders[(method, name)] = function
-        CRF._unproven_decoded_again = rows_again
         timed = _interleaved(
             {
                 **{
