@@ -63,6 +63,8 @@ VARIANTS = {
     "clip2": ("valid", ["--clipnorm", "2"]),
     "clip3": ("valid", ["--clipnorm", "3"]),
     "summedadam": ("valid", ["--optimizer", "summed_adam"]),
+    "lrd9": ("valid", ["--learning-rate-decay", "0.9"]),
+    "lrd95": ("valid", ["--learning-rate-decay", "0.95"]),
     "hbase": ("heldout", []),
     "hrefit": ("heldout", ["--refit"]),
     "hr128": ("heldout", ["--refit", "--batch-size", "128"]),
