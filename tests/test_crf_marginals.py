@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 
 from slotkeras.layers.crf import CRF, PRUNE_CANDIDATES, SMALL_BATCH
+from slotkeras.predictor import _force_outside
 
 
 def brute_force_marginals(emissions, mask, transitions, start, end):
@@ -124,6 +125,50 @@ def test_decode_with_probabilities_is_the_marginal_of_each_decoded_tag(tags, bat
     assert np.all(got[~mask] == 0) and np.all(got[mask] > 0)
     empty = graph(np.zeros((2, 0, tags), "float32"), np.zeros((2, 0), bool))
     assert [tuple(x.shape) for x in empty] == [(2, 0), (2, 0)]
+
+
+def brute_force_best_path(emissions, length, transitions, start, end):
+    """The highest-scoring path over the first `length` tokens, by enumeration."""
+    tags = emissions.shape[-1]
+
+    def score(path):
+        total = start[path[0]] + end[path[-1]] + sum(emissions[t, y] for t, y in enumerate(path))
+        return total + sum(transitions[a, c] for a, c in zip(path, path[1:]))
+
+    return max(itertools.product(range(tags), repeat=length), key=score)
+
+
+@pytest.mark.parametrize("batch", [1, SMALL_BATCH + 3])
+def test_forced_tokens_are_outside_and_the_rest_is_decoded_given_that(batch):
+    """Serving's rule for unseen marks (`predictor._force_outside`): a forced token is
+    tagged "O" (id 0) with probability 1, and every other token gets the best path
+    and the marginals of the paths that take "O" at the forced tokens, as brute
+    force over those paths finds them."""
+    crf, emissions, mask = _random_batch(batch, 3, batch, time=5)
+    forced = mask & (np.random.default_rng(batch).random(mask.shape) < 0.4)
+    forced[-1, 1] = True
+    got_tags, got = (
+        x.numpy()
+        for x in crf.decode_with_probabilities(_force_outside(emissions, forced, True), mask)
+    )
+    weights = [w.numpy().astype(np.float64) for w in crf.weights]
+    # The distribution over the allowed paths: the other tags of a forced token
+    # weigh nothing.
+    given = np.where(forced[..., None] & (np.arange(3) > 0), -1e9, emissions.astype(np.float64))
+    marginals = brute_force_marginals(given, mask, *weights)
+    for row, length in enumerate(mask.sum(1)):
+        if length:
+            best = brute_force_best_path(given[row], length, *weights)
+            np.testing.assert_array_equal(got_tags[row, :length], best)
+    assert np.all(got_tags[forced] == 0)
+    np.testing.assert_allclose(got[forced], 1.0, atol=1e-6)
+    expected = np.take_along_axis(marginals, got_tags[..., None], axis=-1)[..., 0]
+    np.testing.assert_allclose(got, np.where(mask, expected, 0.0), atol=2e-6)
+    # A softmax's rows: "O" certain where forced, the model's own elsewhere.
+    probabilities = tf.nn.softmax(emissions).numpy()
+    forced_softmax = _force_outside(probabilities, forced, False).numpy()
+    np.testing.assert_array_equal(forced_softmax[forced], np.eye(3)[np.zeros(forced.sum(), int)])
+    np.testing.assert_array_equal(forced_softmax[~forced], probabilities[~forced])
 
 
 def test_marginals_of_no_time_steps_are_empty_eagerly_and_in_a_graph():
