@@ -185,18 +185,22 @@ class Tokenizer:
         first = first[:-1] > 0
         after_space = tf.logical_or(first, _shifted(space, True))
         after_solo = tf.logical_and(tf.logical_not(first), _shifted(solo, False))
-        begins = tf.logical_and(
-            tf.logical_not(space), tf.logical_or(tf.logical_or(after_space, solo), after_solo)
-        )
-        kept = tf.cast(tf.where(tf.logical_not(space))[:, 0], tf.int32)
-        chunk_of = tf.gather(tf.cumsum(tf.cast(begins, tf.int32)) - 1, kept)
-        kept_mark = tf.gather(mark, kept)
-        begin = tf.math.segment_min(kept, chunk_of)
-        end = tf.math.segment_max(kept, chunk_of) + 1
+        text = tf.logical_not(space)
+        begins = tf.logical_and(text, tf.logical_or(tf.logical_or(after_space, solo), after_solo))
+        # A chunk ends before a space, before the next chunk's first character (the
+        # next utterance's included) and at the end. Chunks are found by where they
+        # begin and end, and their edge marks by binary searches among the other
+        # characters: a few ops on the chunks, where numbering each character's
+        # chunk and reducing over the chunks took several over the characters.
+        ends = tf.logical_and(text, tf.concat([tf.logical_or(begins, space)[1:], [True]], 0))
+        begin = tf.cast(tf.where(begins)[:, 0], tf.int32)
+        end = tf.cast(tf.where(ends)[:, 0], tf.int32) + 1
         # The edge marks run from the chunk's ends to its first (last) other
         # character; a chunk of marks only is all leading and all trailing.
-        first_other = tf.math.segment_min(tf.where(kept_mark, size, kept), chunk_of)
-        last_other = tf.math.segment_max(tf.where(kept_mark, -1, kept), chunk_of)
+        others = tf.cast(tf.where(tf.logical_and(text, tf.logical_not(mark)))[:, 0], tf.int32)
+        bounded = tf.concat([[-1], others, [size]], 0)
+        first_other = tf.gather(bounded, tf.searchsorted(others, begin, side="left") + 1)
+        last_other = tf.gather(bounded, tf.searchsorted(others, end, side="left"))
         row = tf.searchsorted(splits[1:], begin, side="right")
         return {
             "row": row,
@@ -277,7 +281,6 @@ def _tokens(texts, chunks, leading, trailing):
     )
     size = tf.where(is_core, core, tf.ones_like(core))
     rows = tf.gather(chunks["row"], chunk)
-    values = tf.strings.substr(tf.gather(texts, rows), offset, size, unit="UTF8_CHAR")
     batch = tf.shape(texts, out_type=tf.int32)[0]
     # Token number + 1 at each [row, position], 0 on padding; at least one column.
     placed = tf.RaggedTensor.from_value_rowids(number + 1, rows, nrows=batch, validate=False)
@@ -287,8 +290,12 @@ def _tokens(texts, chunks, leading, trailing):
     def dense(flat, default):
         return tf.gather(tf.concat([[default], flat], 0), placed)
 
+    # Each token cut from its own utterance, read in place (`texts` broadcast over
+    # the columns): copying every token's utterance first cost more than the cut.
+    # Padding is an empty cut.
+    tokens = tf.strings.substr(texts[:, None], dense(offset, 0), dense(size, 0), unit="UTF8_CHAR")
     return {
-        "tokens": dense(values, ""),
+        "tokens": tokens,
         "starts": dense(offset, -1),
         "ends": dense(offset + size, -1),
         "split_marks": dense(tf.logical_not(is_core), False),
@@ -304,7 +311,9 @@ def _lower(words: list[str]) -> list[str]:
 def _decode(texts):
     """`texts` as valid UTF-8 (each invalid byte sequence replaced by U+FFFD), their
     code points one after another and the int32 offsets where each text begins.
-    Text that decodes cleanly, nearly all of it, is not rewritten."""
+    Text that decodes cleanly, nearly all of it, is not rewritten, and ASCII text,
+    most English text, is its own code points, one a byte: its bytes are read as
+    they are, which costs less than decoding them."""
 
     def decode(texts):
         codes = tf.strings.unicode_decode(
@@ -312,13 +321,24 @@ def _decode(texts):
         )
         return codes.flat_values, tf.cast(codes.row_splits, tf.int32)
 
-    flat, splits = decode(texts)
+    def checked():
+        flat, splits = decode(texts)
 
-    def repaired():
-        valid = tf.strings.unicode_transcode(texts, "UTF-8", "UTF-8", errors="replace")
-        return (valid, *decode(valid))
+        def repaired():
+            valid = tf.strings.unicode_transcode(texts, "UTF-8", "UTF-8", errors="replace")
+            return (valid, *decode(valid))
 
-    return tf.cond(tf.reduce_any(tf.equal(flat, INVALID)), repaired, lambda: (texts, flat, splits))
+        return tf.cond(
+            tf.reduce_any(tf.equal(flat, INVALID)), repaired, lambda: (texts, flat, splits)
+        )
+
+    data = tf.io.decode_raw(tf.strings.reduce_join(texts), tf.uint8)
+
+    def ascii():
+        splits = tf.concat([[0], tf.cumsum(tf.strings.length(texts))], 0)
+        return texts, tf.cast(data, tf.int32), splits
+
+    return tf.cond(tf.reduce_all(data < 128), ascii, checked)
 
 
 @functools.lru_cache(maxsize=2)
