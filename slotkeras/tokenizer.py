@@ -220,25 +220,28 @@ class Tokenizer:
         trailing = tf.where(all_marks, tf.zeros_like(trail), trail)
         if not self.keep:
             return leading, trailing
-        # The peels that can apply, [chunks, peels] at once: one lookup of the pairs
-        # of a chunk with edge marks and a peel that leaves a core, where a loop over
-        # the peels costs each op once per peel (a served utterance's time is mostly
-        # ops) and looking every chunk up costs a batch's time.
+        # The peels that can apply, [marked chunks, peels] at once: one lookup of
+        # the pairs of a chunk with edge marks and a peel that leaves a core, where
+        # a loop over the peels costs each op once per peel (a served utterance's
+        # time is mostly ops), and only the few chunks with edge marks are
+        # considered, where looking at every chunk costs a batch's time.
+        marked = tf.cast(tf.where(lead + trail > 0)[:, 0], tf.int32)
+        lead, trail, length = (tf.gather(x, marked) for x in (lead, trail, length))
         lo = tf.constant([lo for lo, _ in PEELS], tf.int32)
         hi = tf.constant([hi for _, hi in PEELS], tf.int32)
         possible = (
             (lo[None] <= lead[:, None])
             & (hi[None] <= trail[:, None])
             & (lo[None] + hi[None] < length[:, None])
-            & (lead + trail > 0)[:, None]
         )
         pairs = tf.where(possible)
-        chunk, peel = tf.cast(pairs[:, 0], tf.int32), tf.cast(pairs[:, 1], tf.int32)
+        which, peel = tf.cast(pairs[:, 0], tf.int32), tf.cast(pairs[:, 1], tf.int32)
+        chunk = tf.gather(marked, which)
         first_mark = tf.gather(lo, peel)
         pieces = tf.strings.substr(
             tf.gather(texts, tf.gather(chunks["row"], chunk)),
             tf.gather(chunks["start"], chunk) + first_mark,
-            tf.gather(length, chunk) - first_mark - tf.gather(hi, peel),
+            tf.gather(length, which) - first_mark - tf.gather(hi, peel),
             unit="UTF8_CHAR",
         )
         found = _in_lexicon(
@@ -247,8 +250,13 @@ class Tokenizer:
         hit = tf.scatter_nd(pairs, tf.cast(found, tf.int32), tf.shape(possible, tf.int64)) > 0
         first = tf.argmax(tf.cast(hit, tf.int32), axis=1, output_type=tf.int32)  # earliest
         matched = tf.reduce_any(hit, axis=1)
-        leading = tf.where(matched, tf.gather(lo, first), leading)
-        trailing = tf.where(matched, tf.gather(hi, first), trailing)
+        rows = marked[:, None]
+        leading = tf.tensor_scatter_nd_update(
+            leading, rows, tf.where(matched, tf.gather(lo, first), tf.gather(leading, marked))
+        )
+        trailing = tf.tensor_scatter_nd_update(
+            trailing, rows, tf.where(matched, tf.gather(hi, first), tf.gather(trailing, marked))
+        )
         return leading, trailing
 
 
