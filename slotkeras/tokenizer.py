@@ -154,10 +154,10 @@ class Tokenizer:
         """`tokens`, `starts` and `ends` of a 1-D string tensor of utterances, and
         `split_marks` (bool): the marks split off a word's edges or out of a run of
         marks, one token each."""
-        texts, codes, splits = _decode(tf.convert_to_tensor(texts, tf.string))
+        texts, codes, splits, is_ascii = _decode(tf.convert_to_tensor(texts, tf.string))
         chunks = self._chunks(codes, splits)
         leading, trailing = self._peel(texts, chunks)
-        return _tokens(texts, chunks, leading, trailing)
+        return _tokens(texts, chunks, leading, trailing, is_ascii)
 
     def _chunks(self, flat, splits):
         """Runs of characters between whitespace, each CJK character (or each
@@ -260,7 +260,7 @@ class Tokenizer:
         return leading, trailing
 
 
-def _tokens(texts, chunks, leading, trailing):
+def _tokens(texts, chunks, leading, trailing, is_ascii):
     """Each chunk's leading marks, its core and its trailing marks as tokens.
 
     Written for few ops rather than few elements (a served utterance's time is
@@ -301,7 +301,13 @@ def _tokens(texts, chunks, leading, trailing):
     # Each token cut from its own utterance, read in place (`texts` broadcast over
     # the columns): copying every token's utterance first cost more than the cut.
     # Padding is an empty cut.
-    tokens = tf.strings.substr(texts[:, None], dense(offset, 0), dense(size, 0), unit="UTF8_CHAR")
+    # ASCII's characters are its bytes, which a cut counts without reading them.
+    starts, sizes = dense(offset, 0), dense(size, 0)
+    tokens = tf.cond(
+        is_ascii,
+        lambda: tf.strings.substr(texts[:, None], starts, sizes, unit="BYTE"),
+        lambda: tf.strings.substr(texts[:, None], starts, sizes, unit="UTF8_CHAR"),
+    )
     return {
         "tokens": tokens,
         "starts": dense(offset, -1),
@@ -318,7 +324,8 @@ def _lower(words: list[str]) -> list[str]:
 
 def _decode(texts):
     """`texts` as valid UTF-8 (each invalid byte sequence replaced by U+FFFD), their
-    code points one after another and the int32 offsets where each text begins.
+    code points one after another, the int32 offsets where each text begins, and
+    whether all of it is ASCII.
     Text that decodes cleanly, nearly all of it, is not rewritten, and ASCII text,
     most English text, is its own code points, one a byte: its bytes are read as
     they are, which costs less than decoding them."""
@@ -336,17 +343,18 @@ def _decode(texts):
             valid = tf.strings.unicode_transcode(texts, "UTF-8", "UTF-8", errors="replace")
             return (valid, *decode(valid))
 
-        return tf.cond(
+        valid = tf.cond(
             tf.reduce_any(tf.equal(flat, INVALID)), repaired, lambda: (texts, flat, splits)
         )
+        return (*valid, tf.constant(False))
 
     data = tf.io.decode_raw(tf.strings.reduce_join(texts), tf.uint8)
 
-    def ascii():
+    def as_bytes():
         splits = tf.concat([[0], tf.cumsum(tf.strings.length(texts))], 0)
-        return texts, tf.cast(data, tf.int32), splits
+        return texts, tf.cast(data, tf.int32), splits, tf.constant(True)
 
-    return tf.cond(tf.reduce_all(data < 128), ascii, checked)
+    return tf.cond(tf.reduce_all(data < 128), as_bytes, checked)
 
 
 @functools.lru_cache(maxsize=2)
