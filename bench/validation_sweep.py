@@ -65,6 +65,8 @@ VARIANTS = {
     "summedadam": ("valid", ["--optimizer", "summed_adam"]),
     "lrd9": ("valid", ["--learning-rate-decay", "0.9"]),
     "lrd95": ("valid", ["--learning-rate-decay", "0.95"]),
+    "iw2": ("valid", ["--intent-loss-weight", "2"]),
+    "iw10": ("valid", ["--intent-loss-weight", "10"]),
     "hbase": ("heldout", []),
     "hrefit": ("heldout", ["--refit"]),
     "hr128": ("heldout", ["--refit", "--batch-size", "128"]),
