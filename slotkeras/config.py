@@ -158,7 +158,7 @@ class TrainConfig:
     patience: int = 4  # epochs without a better validation slot F1 before stopping (4
     # stopped on the same best epoch as 6 on validation; 3 did not)
     intent_loss_weight: float | None = None  # weight of the intent loss next to the slot
-    # loss; None: 5 with the CRF output, whose loss is summed over an utterance's words,
+    # loss; None: 10 with the CRF output, whose loss is summed over an utterance's words,
     # and 0.5 with softmax, whose loss is a per-token mean (each the better on validation)
     refit: bool = False  # after the early stop, train anew on the training and validation
     # splits together for the epochs it chose, and keep that model
@@ -271,7 +271,7 @@ class TrainConfig:
         """`intent_loss_weight`, or its default for the output layer when None."""
         if self.intent_loss_weight is not None:
             return float(self.intent_loss_weight)
-        return 5.0 if self.output_layer == "crf" else 0.5
+        return 10.0 if self.output_layer == "crf" else 0.5
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

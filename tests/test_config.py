@@ -11,7 +11,7 @@ from slotkeras.training import build_compiled_tagger
 @pytest.mark.parametrize(
     "settings, expected",
     [
-        ({}, 5.0),  # the CRF's loss is summed over words
+        ({}, 10.0),  # the CRF's loss is summed over words
         ({"output_layer": "softmax"}, 0.5),  # a softmax's is a per-token mean
         ({"output_layer": "softmax", "intent_loss_weight": 2.0}, 2.0),
         ({"intent_loss_weight": 0}, 0.0),
