@@ -265,7 +265,7 @@ def _tokens(texts, chunks, leading, trailing, is_ascii):
 
     Written for few ops rather than few elements (a served utterance's time is
     mostly the number of ops run): a token's chunk comes from one sorted search,
-    and one ragged-to-dense conversion of token numbers places all three outputs."""
+    and one ragged-to-dense conversion of token numbers places every output."""
     start, length = chunks["start"], chunks["length"]
     core = length - leading - trailing
     has_core = tf.cast(core > 0, tf.int32)
@@ -298,10 +298,10 @@ def _tokens(texts, chunks, leading, trailing, is_ascii):
     def dense(flat, default):
         return tf.gather(tf.concat([[default], flat], 0), placed)
 
-    # Each token cut from its own utterance, read in place (`texts` broadcast over
-    # the columns): copying every token's utterance first cost more than the cut.
-    # Padding is an empty cut.
-    # ASCII's characters are its bytes, which a cut counts without reading them.
+    # Each token is cut from its own utterance in place (`texts` broadcast over the
+    # columns; padding is an empty cut): copying every token's utterance first cost
+    # more than the cut. ASCII's characters are its bytes, which a cut by bytes
+    # counts without reading them.
     starts, sizes = dense(offset, 0), dense(size, 0)
     tokens = tf.cond(
         is_ascii,
