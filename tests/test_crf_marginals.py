@@ -5,6 +5,7 @@ import itertools
 import numpy as np
 import pytest
 import tensorflow as tf
+from test_crf import _brute_force as brute_force  # the best path, by enumeration
 
 from slotkeras.layers.crf import CRF, PRUNE_CANDIDATES, SMALL_BATCH
 from slotkeras.predictor import _force_outside
@@ -127,17 +128,6 @@ def test_decode_with_probabilities_is_the_marginal_of_each_decoded_tag(tags, bat
     assert [tuple(x.shape) for x in empty] == [(2, 0), (2, 0)]
 
 
-def brute_force_best_path(emissions, length, transitions, start, end):
-    """The highest-scoring path over the first `length` tokens, by enumeration."""
-    tags = emissions.shape[-1]
-
-    def score(path):
-        total = start[path[0]] + end[path[-1]] + sum(emissions[t, y] for t, y in enumerate(path))
-        return total + sum(transitions[a, c] for a, c in zip(path, path[1:]))
-
-    return max(itertools.product(range(tags), repeat=length), key=score)
-
-
 @pytest.mark.parametrize("batch", [1, SMALL_BATCH + 3])
 def test_forced_tokens_are_outside_and_the_rest_is_decoded_given_that(batch):
     """Serving's rule for unseen marks (`predictor._force_outside`): a forced token is
@@ -156,10 +146,8 @@ def test_forced_tokens_are_outside_and_the_rest_is_decoded_given_that(batch):
     # weigh nothing.
     given = np.where(forced[..., None] & (np.arange(3) > 0), -1e9, emissions.astype(np.float64))
     marginals = brute_force_marginals(given, mask, *weights)
-    for row, length in enumerate(mask.sum(1)):
-        if length:
-            best = brute_force_best_path(given[row], length, *weights)
-            np.testing.assert_array_equal(got_tags[row, :length], best)
+    _, best = brute_force(given, np.zeros(mask.shape, int), mask, weights)
+    np.testing.assert_array_equal(got_tags[mask], best[mask])
     assert np.all(got_tags[forced] == 0)
     np.testing.assert_allclose(got[forced], 1.0, atol=1e-6)
     expected = np.take_along_axis(marginals, got_tags[..., None], axis=-1)[..., 0]
