@@ -15,8 +15,9 @@ Reports, with the machine's CPU and the TensorFlow version:
 - the exported SavedModel fed raw strings: p50/p99 latency of one utterance and
   throughput with batches of 256.
 With `--training-against FLAGS`, only `train.py` to its early stop, the default against
-the default with FLAGS (an earlier default), seed by seed in turns, and an epoch of each
-timed in rounds in one process (wall times of whole runs move with the machine).
+the default with FLAGS (an earlier default), seed by seed in turns (`--repeats K`: K
+rounds of those, each seed's time the least of its rounds), and an epoch of each timed
+in rounds in one process (wall times of whole runs move with the machine).
 Epoch times are medians of `--epochs` timed epochs after one warm-up epoch, taken in
 rounds over all models. Results go
 to docs/benchmarks.md between the speed markers.
@@ -272,14 +273,17 @@ def full_trainings(data, runs, extra=(), seeds=None):
     return out, max(peaks)
 
 
-def training_side_by_side(data, runs, baseline_flags):
+def training_side_by_side(data, runs, baseline_flags, repeats=1):
     """Training to the early stop of today's default against the default with
     `baseline_flags` (an earlier default), run in turns (seed 1 of each, then seed 2...)
-    so that a slow spell of the machine costs both alike. Returns both runs' rows."""
-    ours, baseline = [], []
-    for seed in range(1, runs + 1):
-        ours += full_trainings(data, 1, seeds=[seed])[0]
-        baseline += full_trainings(data, 1, extra=baseline_flags, seeds=[seed])[0]
+    so that a slow spell of the machine costs both alike; with `repeats` > 1, the whole
+    round again, `repeats` times. Returns both runs' rows, each seed's repeats in a list."""
+    ours = [[] for _ in range(runs)]
+    baseline = [[] for _ in range(runs)]
+    for _ in range(repeats):
+        for seed in range(1, runs + 1):
+            ours[seed - 1] += full_trainings(data, 1, seeds=[seed])[0]
+            baseline[seed - 1] += full_trainings(data, 1, extra=baseline_flags, seeds=[seed])[0]
     return ours, baseline
 
 
@@ -309,34 +313,63 @@ def epoch_costs(data, baseline_flags, epochs):
 
 
 def side_by_side_lines(command, ours, baseline, baseline_flags, costs) -> list[str]:
+    """`ours` and `baseline`: per seed, the rows of its repeats. A run's wall time only
+    grows with the machine's slow spells (its epochs are fixed by the seed), so with
+    repeats each seed's time is the least of its runs, as `timeit` takes the least."""
+
+    def walls(rows):
+        return [min(r["wall_seconds"] for r in repeats) for repeats in rows]
+
     def summary(rows):
-        walls = [r["wall_seconds"] for r in rows]
+        if len(rows[0]) == 1:
+            runs = "runs " + ", ".join(f"{repeats[0]['wall_seconds']:.0f}" for repeats in rows)
+        else:
+            runs = "; ".join(
+                f"seed {seed} " + ", ".join(f"{r['wall_seconds']:.0f}" for r in repeats)
+                for seed, repeats in enumerate(rows, 1)
+            )
         return (
-            f"median {statistics.median(walls):.0f} s (runs {', '.join(f'{w:.0f}' for w in walls)}"
-            f" s; epochs {', '.join(str(r['epochs']) for r in rows)})"
+            f"median {statistics.median(walls(rows)):.0f} s ({runs} s; "
+            f"epochs {', '.join(str(repeats[0]['epochs']) for repeats in rows)})"
         )
 
-    pairs = list(zip(ours, baseline, strict=True))
-    ratio = statistics.median(o["wall_seconds"] / b["wall_seconds"] for o, b in pairs)
+    repeated = len(ours[0]) > 1
+    ratio = statistics.median(o / b for o, b in zip(walls(ours), walls(baseline), strict=True))
     # The epochs each seed ran (fixed by the seed) at the epoch costs timed in rounds.
     cost = costs["default"] / costs["earlier"]
-    by_epochs = [o["epochs"] / b["epochs"] for o, b in pairs]
-    return [
+    by_epochs = [o[0]["epochs"] / b[0]["epochs"] for o, b in zip(ours, baseline, strict=True)]
+    lines = [
         "## Training time of the default against an earlier default (ATIS, to the early stop)",
         "",
         f"Command: `{command}`. Machine: {machine()}. Date: {datetime.date.today()}.",
         "Runs of `train.py --train ATIS --seed N` in turns with the same seeds; the ratio is",
-        "the median over seeds of each pair's ratio.",
+        "the median over seeds of each pair's ratio"
+        + (", each seed's time the least of its repeated runs." if repeated else "."),
         "",
         f"- default: {summary(ours)}",
         f"- with `{' '.join(baseline_flags)}`: {summary(baseline)}",
         f"- ratio default / earlier: **{ratio:.2f}x**",
+    ]
+    if repeated:
+        rounds = [
+            statistics.median(
+                o[k]["wall_seconds"] / b[k]["wall_seconds"]
+                for o, b in zip(ours, baseline, strict=True)
+            )
+            for k in range(len(ours[0]))
+        ]
+        lines.append(
+            "- the same ratio from each round of runs alone: "
+            + ", ".join(f"{r:.2f}x" for r in rounds)
+        )
+    lines.append(
         f"- an epoch, timed in rounds in one process: default "
         f"{costs['default']:.2f} s, earlier {costs['earlier']:.2f} s ({cost:.2f}x); the "
         "epochs each seed ran at those costs: "
         + ", ".join(f"{cost * r:.2f}x" for r in by_epochs)
-        + f", median **{statistics.median(cost * r for r in by_epochs):.2f}x**",
-    ]
+        + f", median **{statistics.median(cost * r for r in by_epochs):.2f}x**"
+    )
+    return lines
 
 
 def serving(data):
@@ -415,6 +448,13 @@ def main(argv=None):
     p.add_argument("--full-runs", type=int, default=3, help="train.py runs to early stop")
     p.add_argument("--quick", action="store_true", help="2 timed epochs, no full trainings")
     p.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="with --training-against: rounds of the seeds' runs; each seed's time is the "
+        "least of its rounds",
+    )
+    p.add_argument(
         "--training-against",
         metavar="FLAGS",
         help="only time train.py to its early stop, the default against the default with "
@@ -427,7 +467,7 @@ def main(argv=None):
 
     if args.training_against is not None:
         flags = args.training_against.split()
-        ours, baseline = training_side_by_side(args.data, args.full_runs, flags)
+        ours, baseline = training_side_by_side(args.data, args.full_runs, flags, args.repeats)
         costs = epoch_costs(args.data, flags, args.epochs)
         from accuracy import publish
 

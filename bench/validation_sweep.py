@@ -67,6 +67,8 @@ VARIANTS = {
     "lrd95": ("valid", ["--learning-rate-decay", "0.95"]),
     "iw2": ("valid", ["--intent-loss-weight", "2"]),
     "iw10": ("valid", ["--intent-loss-weight", "10"]),
+    "pd16": ("valid", ["--pair-dim", "16"]),
+    "b128": ("valid", ["--batch-size", "128"]),
     "hbase": ("heldout", []),
     "hrefit": ("heldout", ["--refit"]),
     "hr128": ("heldout", ["--refit", "--batch-size", "128"]),
