@@ -313,9 +313,9 @@ def epoch_costs(data, baseline_flags, epochs):
 
 
 def side_by_side_lines(command, ours, baseline, baseline_flags, costs) -> list[str]:
-    """`ours` and `baseline`: per seed, the rows of its repeats. A run's wall time only
-    grows with the machine's slow spells (its epochs are fixed by the seed), so with
-    repeats each seed's time is the least of its runs, as `timeit` takes the least."""
+    """`ours` and `baseline`: per seed, the rows of its repeats. A seed's runs train the
+    same epochs, so their times differ only by what slowed a run down; with repeats
+    each seed's time is the least of its runs, as `timeit` takes the least."""
 
     def walls(rows):
         return [min(r["wall_seconds"] for r in repeats) for repeats in rows]
@@ -461,6 +461,8 @@ def main(argv=None):
         "these flags (an earlier default), --full-runs seeds each, in turns",
     )
     args = p.parse_args(argv)
+    if args.repeats < 1:
+        p.error(f"--repeats: expected a positive integer, got {args.repeats}")
     if args.quick:
         args.epochs, args.full_runs = 2, 0
     command = "python bench/speed.py " + shlex.join(argv if argv is not None else sys.argv[1:])
