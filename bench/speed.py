@@ -320,8 +320,13 @@ def side_by_side_lines(command, ours, baseline, baseline_flags, costs) -> list[s
     def walls(rows):
         return [min(r["wall_seconds"] for r in repeats) for repeats in rows]
 
+    def median_ratio(our_walls, baseline_walls):
+        return statistics.median(o / b for o, b in zip(our_walls, baseline_walls, strict=True))
+
+    repeated = len(ours[0]) > 1
+
     def summary(rows):
-        if len(rows[0]) == 1:
+        if not repeated:
             runs = "runs " + ", ".join(f"{repeats[0]['wall_seconds']:.0f}" for repeats in rows)
         else:
             runs = "; ".join(
@@ -333,8 +338,7 @@ def side_by_side_lines(command, ours, baseline, baseline_flags, costs) -> list[s
             f"epochs {', '.join(str(repeats[0]['epochs']) for repeats in rows)})"
         )
 
-    repeated = len(ours[0]) > 1
-    ratio = statistics.median(o / b for o, b in zip(walls(ours), walls(baseline), strict=True))
+    ratio = median_ratio(walls(ours), walls(baseline))
     # The epochs each seed ran (fixed by the seed) at the epoch costs timed in rounds.
     cost = costs["default"] / costs["earlier"]
     by_epochs = [o[0]["epochs"] / b[0]["epochs"] for o, b in zip(ours, baseline, strict=True)]
@@ -352,9 +356,8 @@ def side_by_side_lines(command, ours, baseline, baseline_flags, costs) -> list[s
     ]
     if repeated:
         rounds = [
-            statistics.median(
-                o[k]["wall_seconds"] / b[k]["wall_seconds"]
-                for o, b in zip(ours, baseline, strict=True)
+            median_ratio(
+                [o[k]["wall_seconds"] for o in ours], [b[k]["wall_seconds"] for b in baseline]
             )
             for k in range(len(ours[0]))
         ]
