@@ -294,8 +294,10 @@ def test_train_py_feedforward_is_the_lecture_baseline_and_the_bilstm_is_not(tmp_
     slots = baseline.model(tf.constant(LEAVE_ARRIVE))["slots"].numpy()
     np.testing.assert_allclose(slots[0, 1], slots[1, 1], rtol=0, atol=1e-6)
     # The verbs differ (both O, but not to the millionth), so the model is no constant;
-    # compared as log probabilities, which a confident softmax does not round to 1 and 0.
-    assert np.abs(np.log(slots[0, 0]) - np.log(slots[1, 0])).max() > 1e-4
+    # compared as log probabilities, which a confident softmax does not round to 1 and 0
+    # (a probability that underflowed to 0 in both is floored alike, not compared as nan).
+    log_p = np.log(np.maximum(slots, np.finfo(slots.dtype).tiny))
+    assert np.abs(log_p[0, 0] - log_p[1, 0]).max() > 1e-4
     assert (baseline.config["output_layer"], baseline.config["slot_intent_feedback"]) == (
         "softmax",
         False,
