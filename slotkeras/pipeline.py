@@ -108,9 +108,9 @@ def training_inputs(
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     # No autotuning thread: when early stopping drops the stream mid-way, the
-    # iterator's teardown joins that thread, which can sleep out its optimization
-    # period first (up to a minute) instead of waking on the cancellation. The
-    # stream is one cheap length-bucketed pass per epoch and gains nothing from it.
+    # iterator's teardown joins that thread, which was seen to sleep out its
+    # optimization period first (up to a minute). The stream is one cheap
+    # length-bucketed pass per epoch and gains nothing from autotuning.
     options.autotune.enabled = False
 
     def train_from(first_epoch: int) -> tf.data.Dataset:

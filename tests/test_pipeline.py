@@ -8,9 +8,9 @@ from slotkeras.splits import Splits
 
 def test_the_training_stream_runs_without_the_autotuning_thread():
     # Early stopping abandons the stream mid-way. Tearing down an autotuned iterator
-    # joins tf.data's model thread, which can sleep out its optimization period (up
-    # to a minute) before it notices the cancellation: a run's time then jumps for
-    # nothing (docs/benchmarks.md, the slow mode of issue 16).
+    # joins tf.data's model thread, which was seen to sleep out its optimization
+    # period (up to a minute) first: a run's time then jumps for nothing
+    # (docs/benchmarks.md, the slow mode of issue 16).
     utterances = read_utterances("data/train.csv")[:40]
     inputs = training_inputs(
         TrainConfig(lexicon="none").validate(), Splits(utterances, utterances[:5], None, None)
