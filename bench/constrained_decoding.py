@@ -35,8 +35,9 @@ CORPORA = ("atis", "mit_movie_trivia", "resume_ner")
 def score(folder: Path) -> dict:
     """Validation slot F1 of the model in `folder`, decoded both ways."""
     from slotkeras.data import read_splits
+    from slotkeras.decoding import find_crf
     from slotkeras.evaluation import evaluate
-    from slotkeras.predictor import SlotFiller, find_crf
+    from slotkeras.slot_filler import SlotFiller
 
     loaded = SlotFiller.load(folder)
     config = loaded.config

@@ -31,6 +31,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from slotkeras.datasets import pad_tokens
+
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- decoding-speed:begin -->", "<!-- decoding-speed:end -->"
 CHUNK = 64
@@ -99,9 +101,10 @@ def main(argv=None) -> int:
     import numpy as np
     import tensorflow as tf
 
-    from slotkeras import data, features
+    from slotkeras import data
+    from slotkeras.decoding import find_crf
     from slotkeras.layers.crf import CRF
-    from slotkeras.predictor import SlotFiller, find_crf
+    from slotkeras.slot_filler import SlotFiller
 
     tokens = [u.tokens for u in data.read_utterances(Path(args.data) / "test")]
     with tempfile.TemporaryDirectory() as tmp:
@@ -132,7 +135,7 @@ def main(argv=None) -> int:
         batch = sorted(tokens[:256], key=len)
         chunks = []
         for i in range(0, len(batch), CHUNK):
-            padded = tf.constant(features.pad_tokens(batch[i : i + CHUNK]).astype(str))
+            padded = tf.constant(pad_tokens(batch[i : i + CHUNK]).astype(str))
             with filler.prepared.scope():
                 chunks.append((filler.model(padded, training=False)["slots"], padded != ""))
         unproven = [_unproven_steps(crf, *chunk) for chunk in chunks]

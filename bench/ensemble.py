@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from slotkeras.datasets import pad_tokens
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,14 +39,12 @@ def member_scores(fillers, token_lists, batch_size=128):
     import numpy as np
     import tensorflow as tf
 
-    from slotkeras import features
-
     out = []
     for filler in fillers:
         emissions, intents = [None] * len(token_lists), []
         for start in range(0, len(token_lists), batch_size):
             chunk = token_lists[start : start + batch_size]
-            padded = tf.constant(features.pad_tokens(chunk).astype(str))
+            padded = tf.constant(pad_tokens(chunk).astype(str))
             outputs = filler.model(padded, training=False)
             slots = outputs["slots"].numpy()
             for row, tokens in enumerate(chunk):
@@ -59,7 +59,7 @@ def ensemble_decode(fillers, scores, token_lists):
     import numpy as np
     import tensorflow as tf
 
-    from slotkeras.predictor import find_crf
+    from slotkeras.decoding import find_crf
 
     crfs = [find_crf(f.model) for f in fillers]
     names = ("transitions", "start_transitions", "end_transitions")
@@ -96,7 +96,7 @@ def main(argv=None):
 
     from slotkeras.data import read_utterances
     from slotkeras.evaluation import report
-    from slotkeras.predictor import SlotFiller
+    from slotkeras.slot_filler import SlotFiller
 
     test = read_utterances(Path(args.data) / "test")
     token_lists = [list(u.tokens) for u in test]

@@ -52,8 +52,8 @@ def epoch_times(splits, epochs, variants):
     import keras
     import speed
 
+    from slotkeras.compiled_tagger import build_compiled_tagger
     from slotkeras.config import TrainConfig
-    from slotkeras.training import build_compiled_tagger
 
     config = TrainConfig()
     featurized = {}

@@ -67,7 +67,8 @@ def main(argv=None) -> int:
     import tensorflow as tf
 
     from slotkeras import data
-    from slotkeras.predictor import SlotFiller, export_saved_model
+    from slotkeras.saved_model_export import export_saved_model
+    from slotkeras.slot_filler import SlotFiller
 
     texts = [" ".join(u.tokens) for u in data.read_utterances(Path(args.data) / "test")]
     with tempfile.TemporaryDirectory() as tmp:

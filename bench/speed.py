@@ -5,7 +5,7 @@
 
 Reports, with the machine's CPU and the TensorFlow version:
 - epoch time and utterances/s of every kind and direction at the default size, built
-  by `slotkeras.models.build_tagger` and fed by `slotkeras.features.make_dataset`
+  by `slotkeras.models.build_tagger` and fed by `slotkeras.datasets.make_dataset`
   (batches by length), next to the plain reference timed in the same process: the
   same-size bidirectional LSTM built the usual way (Embedding -> Bidirectional(LSTM)
   -> Dense softmax, sequences padded to the longest utterance, batch 32,
@@ -94,21 +94,23 @@ def featurized_train(splits, config):
     """The ATIS train split featurized as `train.py` does for `config`: a dict with the
     featurizer, tag and intent vocabularies, per-utterance ids, and `dataset(batch_size)`
     making the bucketed, shuffled training dataset."""
-    from slotkeras import features
+    from slotkeras.datasets import featurize, make_dataset
+    from slotkeras.layers.token_featurizer import TokenFeaturizer
+    from slotkeras.vocabularies import LabelVocabulary, build_vocabulary
 
     train = splits["train"]
-    vocab = features.build_vocabulary((u.tokens for u in train), lowercase=config.lowercase)
-    featurizer = features.TokenFeaturizer(
+    vocab = build_vocabulary((u.tokens for u in train), lowercase=config.lowercase)
+    featurizer = TokenFeaturizer(
         vocab, num_buckets=config.hash_buckets, max_trigrams=config.max_trigrams
     )
-    tags = features.LabelVocabulary.from_tags(u.tags for u in train)
-    intents = features.LabelVocabulary.from_labels(u.intent for u in train)
-    word_ids, trigram_ids = features.featurize(featurizer, [u.tokens for u in train])
+    tags = LabelVocabulary.from_tags(u.tags for u in train)
+    intents = LabelVocabulary.from_labels(u.intent for u in train)
+    word_ids, trigram_ids = featurize(featurizer, [u.tokens for u in train])
     slot_ids = [tags.encode(u.tags) for u in train]
     intent_ids = intents.encode([u.intent for u in train])
 
     def dataset(batch_size):
-        return features.make_dataset(
+        return make_dataset(
             word_ids,
             trigram_ids,
             slot_ids,
@@ -163,8 +165,8 @@ def epoch_benchmarks(splits, kinds, epochs):
 
     import keras
 
+    from slotkeras.compiled_tagger import build_compiled_tagger
     from slotkeras.config import TrainConfig
-    from slotkeras.training import build_compiled_tagger
 
     config = TrainConfig()
     data = featurized_train(splits, config)
@@ -297,16 +299,16 @@ def epoch_costs(data, baseline_flags, epochs):
     import tensorflow as tf
 
     from slotkeras.cli import config_from_args, train_parser
-    from slotkeras.pipeline import training_inputs
+    from slotkeras.compiled_tagger import compiled_tagger_for
     from slotkeras.splits import load_splits
-    from slotkeras.training import _compiled_tagger_for
+    from slotkeras.training_inputs import training_inputs
 
     runs = {}
     for name, flags in (("default", []), ("earlier", baseline_flags)):
         config = config_from_args(train_parser().parse_args(["--train", data, *flags]))
         inputs = training_inputs(config, load_splits(config))
         keras.utils.set_random_seed(config.seed)
-        tagger = _compiled_tagger_for(config, inputs, tf.distribute.get_strategy())
+        tagger = compiled_tagger_for(config, inputs, tf.distribute.get_strategy())
         fit_args = {"x": inputs.train_from(0), "steps_per_epoch": inputs.steps_per_epoch}
         runs[name] = (tagger, {**fit_args, "shuffle": False})
     return timed_rounds(runs, epochs)
@@ -403,7 +405,9 @@ def serving(data):
         serve = tf.saved_model.load(f"{tmp}/m/saved_model").signatures["serve"]
         # The same model exported without chunking (one batch padded to its longest
         # utterance, as before chunked serving), timed in the same rounds.
-        from slotkeras.predictor import SERVE_CHUNK, SlotFiller, export_saved_model
+        from slotkeras.decoding import SERVE_CHUNK
+        from slotkeras.saved_model_export import export_saved_model
+        from slotkeras.slot_filler import SlotFiller
 
         export_saved_model(SlotFiller.load(f"{tmp}/m"), f"{tmp}/one_batch", chunk_size=1 << 30)
         one_batch = tf.saved_model.load(f"{tmp}/one_batch").signatures["serve"]

@@ -128,7 +128,7 @@ def run(corpus: str, seed: int, tmp: Path) -> dict:
     sys.path.insert(0, str(ROOT))
     from slotkeras import data
     from slotkeras.calibration import reliability
-    from slotkeras.predictor import SlotFiller
+    from slotkeras.slot_filler import SlotFiller
 
     folder = SHARED / corpus
     model = tmp / f"{corpus}-{seed}"

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from slotkeras.data import iob_spans
+from slotkeras.tag_schemes import iob_spans
 
 
 def span_outcomes(gold_tags: Sequence[Sequence[str]], predictions) -> tuple[np.ndarray, np.ndarray]:

@@ -10,8 +10,8 @@ import keras
 import tensorflow as tf
 
 from slotkeras import evaluation
-from slotkeras.model_folder import Checkpoint
-from slotkeras.predictor import make_decoder
+from slotkeras.checkpoint import Checkpoint
+from slotkeras.decoding import make_decoder
 
 
 class AveragedWeights(keras.callbacks.Callback):

@@ -94,26 +94,19 @@ def run_cli(main, argv=None) -> int:
 def _add_format_flags(parser, unset=False):
     """The readers' format and column flags; `unset`: a flag not given is left out of
     the parsed arguments (train.py: the config file's value or the default stays)."""
-    from slotkeras.config import FORMATS
+    from slotkeras.config import _COLUMNS, FORMATS, field_default
 
-    def default(value):
-        return argparse.SUPPRESS if unset else value
+    def default(name):
+        return argparse.SUPPRESS if unset else field_default(name)
 
     parser.add_argument(
         "--format",
-        default=default("auto"),
+        default=default("format"),
         choices=FORMATS,
-        help="input format (default: from the file)",
+        help="input format (default: auto, from the file's name and content)",
     )
-    for flag, value in (
-        ("--text-column", "text"),
-        ("--tags-column", "tags"),
-        ("--intent-column", "intent"),
-        ("--sentence-id-column", "sentence_id"),
-        ("--token-column", "token"),
-        ("--tag-column", "tag"),
-    ):
-        parser.add_argument(flag, default=default(value))
+    for name in _COLUMNS:
+        parser.add_argument("--" + name.replace("_", "-"), default=default(name))
 
 
 def _number(convert, accept, expected):
@@ -135,187 +128,153 @@ _positive_int = _number(int, lambda v: v >= 1, "a positive integer")
 _non_negative_int = _number(int, lambda v: v >= 0, "an integer >= 0")
 _rate = _number(float, lambda v: 0.0 <= v < 1.0, "a number in [0, 1)")
 _positive_float = _number(float, lambda v: v > 0, "a positive number")
+_fraction = _number(float, lambda v: 0.0 < v < 1.0, "a number in (0, 1)")
 _decay = _number(float, lambda v: 0 < v <= 1, "a number in (0, 1]")
 _non_negative_float = _number(float, lambda v: 0 <= v < float("inf"), "a number >= 0")
 
 
-# Flags of train.py mapped to TrainConfig fields (flag dest == field name).
-def _add_optimisation_flags(p) -> None:
-    """train.py's flags of the fit and the regularisers (each a TrainConfig field)."""
-    from slotkeras.config import OPTIMIZERS
+def _shown(name: str) -> str:
+    """A TrainConfig field's default as `--help` shows it: from the dataclass, so the
+    help cannot drift from what a run does."""
+    from slotkeras.config import field_default
 
-    S = argparse.SUPPRESS  # unset flags keep the config file's or the default value
-    p.add_argument("--epochs", type=_positive_int, default=S)
-    p.add_argument("--batch-size", type=_positive_int, default=S)
-    p.add_argument("--seed", type=_non_negative_int, default=S)
-    p.add_argument("--patience", type=_positive_int, default=S)
-    p.add_argument("--learning-rate", type=_positive_float, default=S)
-    p.add_argument(
-        "--learning-rate-decay",
-        type=_decay,
-        metavar="X",
-        default=S,
-        help="factor the learning rate is multiplied by each epoch, step by step "
-        "(1 is constant; default: 1)",
-    )
-    p.add_argument(
-        "--optimizer",
-        choices=OPTIMIZERS,
-        default=S,
-        help="adam; lazy_adam: embedding rows updated only in batches that use them; "
-        "summed_adam: Adam on the summed gradient of repeated embedding rows, a faster "
-        "step (default: adam)",
-    )
-    p.add_argument(
-        "--weight-averaging",
-        type=_rate,
-        metavar="MOMENTUM",
-        default=S,
-        help="validate and keep an exponential moving average of the weights "
-        "(momentum in [0, 1), 0 is off; default: 0.99)",
-    )
-    p.add_argument(
-        "--clipnorm",
-        type=_positive_float,
-        metavar="NORM",
-        default=S,
-        help="clip each weight's gradient to this norm (default: 2)",
-    )
-    p.add_argument("--dropout", type=_rate, default=S)
-    p.add_argument(
-        "--variational-dropout",
-        action=argparse.BooleanOptionalAction,
-        default=S,
-        help="one dropout mask per utterance, the same units dropped at every word "
-        "(default: off, a mask per word)",
-    )
-    p.add_argument("--word-dropout", type=_rate, default=S)
-    p.add_argument(
-        "--rare-word-dropout",
-        type=_non_negative_float,
-        metavar="A",
-        default=S,
-        help="drop a word seen c times in training with probability "
-        "word_dropout + (1 - word_dropout) * A / (A + c) (default: 0, uniform)",
-    )
-    p.add_argument("--embedding-dim", type=_positive_int, default=S)
-    p.add_argument("--hash-buckets", type=_positive_int, default=S)
-    p.add_argument("--hash-dim", type=_positive_int, default=S)
-    p.add_argument(
-        "--char-filters",
-        type=_non_negative_int,
-        metavar="N",
-        default=S,
-        help="filters of a CNN over each word's letter trigrams in order (0: none)",
-    )
-    p.add_argument(
-        "--pair-buckets",
-        type=_non_negative_int,
-        metavar="N",
-        default=S,
-        help="hash buckets of each word's pairs with its neighbours (0: none)",
-    )
-    p.add_argument("--pair-dim", type=_positive_int, metavar="N", default=S)
-    p.add_argument(
-        "--lexicon",
-        metavar="auto|none|FILE",
-        default=S,
-        help="word list whose matches mark each token of text written without spaces "
-        "(auto: jieba's dictionary when the training data is one CJK character a token)",
-    )
-    p.add_argument("--max-vocab", type=_positive_int, default=S)
-    p.add_argument("--min-count", type=_positive_int, default=S)
-    p.add_argument("--joint-intent", action=argparse.BooleanOptionalAction, default=S)
-    p.add_argument(
-        "--refit",
-        action=argparse.BooleanOptionalAction,
-        default=S,
-        help="after the early stop, train anew on the training and validation data "
-        "together for the epochs it chose, and keep that model (default: off)",
-    )
-    p.add_argument(
-        "--intent-loss-weight",
-        type=_non_negative_float,
-        metavar="X",
-        default=S,
-        help="weight of the intent loss next to the slot loss (default: 5 with the CRF "
-        "output, 0.5 with softmax)",
-    )
-    p.add_argument(
-        "--slot-intent-feedback",
-        action=argparse.BooleanOptionalAction,
-        default=S,
-        help="feed the utterance vector into every word's slot scores (default: on; off "
-        "for feedforward)",
+    value = field_default(name)
+    if isinstance(value, bool):
+        return _on_off(value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _on_off(value: bool) -> str:
+    return "on" if value else "off"
+
+
+def _intent_weight_help() -> str:
+    from slotkeras.config import TrainConfig
+
+    def weight(output):
+        return f"{TrainConfig(output_layer=output).effective_intent_loss_weight:g}"
+
+    return (
+        "weight of the intent loss next to the slot loss (default: "
+        f"{weight('crf')} with the CRF output, {weight('softmax')} with softmax)"
     )
 
 
-def train_parser() -> Parser:
-    from slotkeras.config import ENCODINGS, KINDS, OUTPUTS, STRATEGIES, TAG_SCHEMES
+def _choices_help(name: str, what: str, more: str = "") -> str:
+    return f"{what}: %(choices)s{more} (default: {_shown(name)})"
 
-    p = Parser(prog="train.py", description="Train a slot-filling tagger.")
-    S = argparse.SUPPRESS  # unset flags keep the config file's or the default value
+
+ON_OFF = "on/off"  # a `--flag/--no-flag` pair
+
+
+def _train_flags() -> list[tuple]:
+    """train.py's flags of TrainConfig fields, in `--help` order: (field, type, or the
+    choices, or ON_OFF; then metavar and help). A flag's dest is its field; a help
+    text's default comes from the field (`_shown`), or, for a field that another
+    setting decides, from the function that decides it."""
+    from slotkeras import config as c
+
+    feedback = c.default_slot_intent_feedback
+    return [
+        ("train", str, None, f"training data (default: {_shown('train')})"),
+        ("valid", str, None, "validation data (default: a fixed tenth of --train)"),
+        ("valid_fraction", _fraction, "X", "share of --train held out when there is no "
+         f"--valid (default: {_shown('valid_fraction')})"),
+        ("output", str, None, f"model folder (default: {_shown('output')})"),
+        ("model", c.KINDS, "KIND", _choices_help("model", "network kind")),
+        ("bidirectional", ON_OFF),
+        ("layers", _positive_int),
+        ("units", _positive_int),
+        ("lowercase", ON_OFF, None, "lowercase words before lookup and hashing (default: "
+         f"{_shown('lowercase')})"),
+        ("encoding", c.ENCODINGS, "ENCODING", _choices_help("encoding", "word encoding")),
+        ("output_layer", c.OUTPUTS, "LAYER", "slot output layer: %(choices)s (default: "
+         f"{c.default_output_layer('lstm')}; {c.default_output_layer('feedforward')} for "
+         "feedforward)"),
+        ("tag_scheme", c.TAG_SCHEMES, "SCHEME", _choices_help(
+            "tag_scheme", "tags the model learns", " (bioes: span ends and one-token spans "
+            "tagged apart; auto: bioes when most training spans are longer than one token; "
+            "predictions are BIO either way)")),
+        ("epochs", _positive_int),
+        ("batch_size", _positive_int),
+        ("seed", _non_negative_int),
+        ("patience", _positive_int),
+        ("learning_rate", _positive_float),
+        ("learning_rate_decay", _decay, "X", "factor the learning rate is multiplied by each "
+         f"epoch, step by step (1 is constant; default: {_shown('learning_rate_decay')})"),
+        ("optimizer", c.OPTIMIZERS, None, "adam; lazy_adam: embedding rows updated only in "
+         "batches that use them; summed_adam: Adam on the summed gradient of repeated "
+         f"embedding rows, a faster step (default: {_shown('optimizer')})"),
+        ("weight_averaging", _rate, "MOMENTUM", "validate and keep an exponential moving "
+         "average of the weights (momentum in [0, 1), 0 is off; default: "
+         f"{_shown('weight_averaging')})"),
+        ("clipnorm", _positive_float, "NORM", "clip each weight's gradient to this norm "
+         f"(default: {_shown('clipnorm')})"),
+        ("dropout", _rate),
+        ("variational_dropout", ON_OFF, None, "one dropout mask per utterance, the same units "
+         f"dropped at every word (default: {_shown('variational_dropout')}, a mask per word)"),
+        ("word_dropout", _rate),
+        ("rare_word_dropout", _non_negative_float, "A", "drop a word seen c times in training "
+         "with probability word_dropout + (1 - word_dropout) * A / (A + c) (default: "
+         f"{_shown('rare_word_dropout')}, uniform)"),
+        ("embedding_dim", _positive_int),
+        ("hash_buckets", _positive_int),
+        ("hash_dim", _positive_int),
+        ("max_trigrams", _positive_int),
+        ("char_filters", _non_negative_int, "N", "filters of a CNN over each word's letter "
+         f"trigrams in order (0: none; default: {_shown('char_filters')})"),
+        ("pair_buckets", _non_negative_int, "N", "hash buckets of each word's pairs with its "
+         f"neighbours (0: none; default: {c.default_pair_buckets('lstm')}, "
+         f"{c.default_pair_buckets('feedforward')} for feedforward)"),
+        ("pair_dim", _positive_int, "N"),
+        ("lexicon", str, "auto|none|FILE", "word list whose matches mark each token of text "
+         "written without spaces (auto: jieba's dictionary when the training data is one "
+         f"CJK character a token; default: {_shown('lexicon')})"),
+        ("max_vocab", _positive_int),
+        ("min_count", _positive_int),
+        ("joint_intent", ON_OFF),
+        ("refit", ON_OFF, None, "after the early stop, train anew on the training and "
+         "validation data together for the epochs it chose, and keep that model (default: "
+         f"{_shown('refit')})"),
+        ("intent_loss_weight", _non_negative_float, "X", _intent_weight_help()),
+        ("slot_intent_feedback", ON_OFF, None, "feed the utterance vector into every word's "
+         f"slot scores (default: {_on_off(feedback('lstm'))}; "
+         f"{_on_off(feedback('feedforward'))} for feedforward)"),
+        ("strategy", c.STRATEGIES),
+        ("jit_compile", ON_OFF, None, "compile the train step with XLA; the run is then "
+         f"seeded but not bit-for-bit reproducible (default: {_shown('jit_compile')}; "
+         "slower on CPU)"),
+        ("tensorboard", str, "DIR", "write TensorBoard logs"),
+        ("resume", ON_OFF, None, "resume an interrupted run of the same command (default: "
+         f"{_shown('resume')})"),
+        ("export", ON_OFF, None, f"write the SavedModel (default: {_shown('export')})"),
+        ("verbose", (0, 1, 2)),
+    ]  # fmt: skip
+
+
+def _add_train_flag(parser, name, kind, metavar=None, help=None) -> None:
+    arguments = {"metavar": metavar, "help": help}
+    if kind is ON_OFF:
+        arguments["action"] = argparse.BooleanOptionalAction
+    elif isinstance(kind, tuple):
+        arguments["choices"] = kind
+        arguments["type"] = type(kind[0])
+    elif kind is not str:
+        arguments["type"] = kind
+    # Unset flags are left out of the parsed arguments: the config file's value or the
+    # field's default stays.
+    parser.add_argument("--" + name.replace("_", "-"), default=argparse.SUPPRESS, **arguments)
+
+
+def train_parser(prog: str = "train.py") -> Parser:
+    p = Parser(prog=prog, description="Train a slot-filling tagger.")
     p.add_argument("--config", help="JSON file of settings (TrainConfig fields); flags override it")
-    p.add_argument("--train", default=S, help="training data (default: data/train.csv)")
-    p.add_argument("--valid", default=S, help="validation data (default: a fixed tenth of --train)")
-    p.add_argument("--output", default=S, help="model folder (default: models/default)")
-    _add_format_flags(p, unset=True)
-    p.add_argument(
-        "--model",
-        choices=KINDS,
-        default=S,
-        metavar="KIND",
-        help="network kind: %(choices)s (default: lstm)",
-    )
-    p.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=S)
-    p.add_argument("--layers", type=_positive_int, default=S)
-    p.add_argument("--units", type=_positive_int, default=S)
-    p.add_argument(
-        "--encoding",
-        choices=ENCODINGS,
-        default=S,
-        metavar="ENCODING",
-        help="word encoding: %(choices)s (default: both)",
-    )
-    p.add_argument(
-        "--output-layer",
-        choices=OUTPUTS,
-        default=S,
-        metavar="LAYER",
-        help="slot output layer: %(choices)s (default: crf; softmax for feedforward)",
-    )
-    p.add_argument(
-        "--tag-scheme",
-        choices=TAG_SCHEMES,
-        default=S,
-        metavar="SCHEME",
-        help="tags the model learns: %(choices)s (bioes: span ends and one-token spans "
-        "tagged apart; auto, the default: bioes when most training spans are longer "
-        "than one token; predictions are BIO either way)",
-    )
-    _add_optimisation_flags(p)
-    p.add_argument("--strategy", choices=STRATEGIES, default=S)
-    p.add_argument(
-        "--jit-compile",
-        action=argparse.BooleanOptionalAction,
-        default=S,
-        help="compile the train step with XLA; the run is then seeded but not "
-        "bit-for-bit reproducible (default: off; slower on CPU)",
-    )
-    p.add_argument("--tensorboard", metavar="DIR", default=S, help="write TensorBoard logs")
-    p.add_argument(
-        "--resume",
-        action=argparse.BooleanOptionalAction,
-        default=S,
-        help="resume an interrupted run of the same command (default: on)",
-    )
-    p.add_argument(
-        "--export",
-        action=argparse.BooleanOptionalAction,
-        default=S,
-        help="write the SavedModel (default: on)",
-    )
-    p.add_argument("--verbose", type=int, choices=[0, 1, 2], default=S)
+    for flag in _train_flags():
+        _add_train_flag(p, *flag)
+        if flag[0] == "output":
+            _add_format_flags(p, unset=True)
     p.add_argument(
         "--test",
         help="held-out data to report on after training "
@@ -357,23 +316,23 @@ def _first_existing(path: Path) -> Path:
     return path
 
 
-def _check_output_folder(output) -> None:
+def _check_output_folder(output, prog: str) -> None:
     """`--output` must be a model folder that can be (re)placed: not a file, not inside
     a file, and not a folder of something else (it is replaced as a whole)."""
     path = Path(output)
     if path.exists() and not path.is_dir():
-        raise UsageError(f"train.py: --output {output}: is a file, expected a model folder")
+        raise UsageError(f"{prog}: --output {output}: is a file, expected a model folder")
     if path.is_dir():
         contents = [entry.name for entry in path.iterdir()]
         if contents and not {"model.keras", "config.json"} & set(contents):
             raise UsageError(
-                f"train.py: --output {output}: a folder that holds no model (no model.keras "
+                f"{prog}: --output {output}: a folder that holds no model (no model.keras "
                 "or config.json) would be replaced as a whole; choose a new folder"
             )
         return
     existing = _first_existing(path)
     if not existing.is_dir():
-        raise UsageError(f"train.py: --output {output}: {existing} is a file, not a folder")
+        raise UsageError(f"{prog}: --output {output}: {existing} is a file, not a folder")
 
 
 def _check_destination(path, flag: str, prog: str, folder: bool = False) -> None:
@@ -390,14 +349,14 @@ def _check_destination(path, flag: str, prog: str, folder: bool = False) -> None
         raise UsageError(f"{prog}: {flag} {path}: {existing} is a file, not a folder")
 
 
-def train_main(argv=None) -> int:
-    args = train_parser().parse_args(argv)
+def train_main(argv=None, prog: str = "train.py") -> int:
+    args = train_parser(prog).parse_args(argv)
     # Everything the user gave is checked before Keras is imported (fast) and before
     # anything is written: a bad flag, setting or file leaves no trace.
     config = config_from_args(args)
     test_file = args.test
     splits, test = _read_inputs(config, test_file)
-    _check_output_folder(config.output)
+    _check_output_folder(config.output, prog)
     _import_tensorflow_quietly()
     from slotkeras import evaluation, training
 
@@ -405,7 +364,7 @@ def train_main(argv=None) -> int:
     if not metrics.get("chief", True):
         return 0  # another worker of a multi-worker run: the chief writes and reports
     if test_file is not None:
-        from slotkeras.predictor import SlotFiller
+        from slotkeras.slot_filler import SlotFiller
 
         filler = SlotFiller.load(config.output)
         metrics["test"] = evaluation.evaluate(filler, test)
@@ -416,8 +375,8 @@ def train_main(argv=None) -> int:
     return 0
 
 
-def evaluate_parser() -> Parser:
-    p = Parser(prog="evaluate.py", description="Evaluate a trained tagger on held-out data.")
+def evaluate_parser(prog: str = "evaluate.py") -> Parser:
+    p = Parser(prog=prog, description="Evaluate a trained tagger on held-out data.")
     p.add_argument("--model", default="models/default", help="model folder")
     p.add_argument("--data", default=None, help="held-out data (default: data/test.csv)")
     _add_format_flags(p)
@@ -432,13 +391,12 @@ def evaluate_parser() -> Parser:
     return p
 
 
-def evaluate_main(argv=None) -> int:
-    args = evaluate_parser().parse_args(argv)
+def evaluate_main(argv=None, prog: str = "evaluate.py") -> int:
+    args = evaluate_parser(prog).parse_args(argv)
     from slotkeras import data
     from slotkeras.config import BUNDLED_TEST, reader_options
     from slotkeras.model_folder import read_model_folder
 
-    prog = "evaluate.py"
     _check_destination(args.report_json, "--report-json", prog)
     _check_destination(args.errors, "--errors", prog)
     _check_destination(args.plots, "--plots", prog, folder=True)
@@ -450,7 +408,7 @@ def evaluate_main(argv=None) -> int:
     _import_tensorflow_quietly()
     from slotkeras import evaluation
     from slotkeras.calibration import reliability
-    from slotkeras.predictor import SlotFiller
+    from slotkeras.slot_filler import SlotFiller
 
     filler = SlotFiller.load(args.model)
     predictions = filler.predict([u.tokens for u in utterances], batch_size=args.batch_size)
@@ -458,7 +416,7 @@ def evaluate_main(argv=None) -> int:
     result["span_calibration"] = reliability([u.tags for u in utterances], predictions)
     print(evaluation.format_report(result))
     ece = result["span_calibration"]["expected_calibration_error"]
-    print(f"span confidence calibration error (ECE) {ece:.2f}")
+    print(f"span confidence calibration error (ECE) {ece:.2f}%")
     if args.report_json:
         _write_text(args.report_json, json.dumps(result, indent=2) + "\n")
     if args.errors:
@@ -481,7 +439,7 @@ def _check_plotting():
 
 
 def _write_text(path, text):
-    from slotkeras.model_folder import atomic_write
+    from slotkeras.file_writing import atomic_write
 
     atomic_write(path, text)
 
@@ -503,8 +461,8 @@ def _errors_text(utterances, predictions) -> str:
     return "token\tgold\tpredicted\n\n" + "\n".join(lines)
 
 
-def predict_main(argv=None) -> int:
-    p = Parser(prog="slotkeras predict", description="Tag utterances; prints JSON lines.")
+def predict_main(argv=None, prog: str = "slotkeras predict") -> int:
+    p = Parser(prog=prog, description="Tag utterances; prints JSON lines.")
     p.add_argument("--model", default="models/default")
     p.add_argument("texts", nargs="*", help="utterances (or use --file)")
     p.add_argument("--file", help="a file of utterances (CSV with a text column, or any format)")
@@ -515,7 +473,7 @@ def predict_main(argv=None) -> int:
     from slotkeras.model_folder import read_model_folder
 
     if not args.texts and not args.file:
-        raise UsageError("slotkeras predict: give utterances or --file FILE")
+        raise UsageError(f"{prog}: give utterances or --file FILE")
     # A file is a corpus, tokenized already; utterances on the command line are raw
     # text, split by the model's own tokenizer.
     token_lists = []
@@ -524,7 +482,7 @@ def predict_main(argv=None) -> int:
         token_lists = [list(u.tokens) for u in utterances]
     read_model_folder(args.model)  # a missing or broken folder fails before TF loads
     _import_tensorflow_quietly()
-    from slotkeras.predictor import SlotFiller
+    from slotkeras.slot_filler import SlotFiller
 
     filler = SlotFiller.load(args.model)
     predictions = filler.predict(token_lists) if token_lists else []
@@ -534,10 +492,8 @@ def predict_main(argv=None) -> int:
     return 0
 
 
-def convert_main(argv=None) -> int:
-    p = Parser(
-        prog="slotkeras convert", description="Convert any supported format to utterance CSV."
-    )
+def convert_main(argv=None, prog: str = "slotkeras convert") -> int:
+    p = Parser(prog=prog, description="Convert any supported format to utterance CSV.")
     p.add_argument("source")
     p.add_argument("destination")
     _add_format_flags(p)
@@ -550,15 +506,32 @@ def convert_main(argv=None) -> int:
     return 0
 
 
+COMMANDS = {
+    "train": (train_main, "train a tagger (as train.py)"),
+    "evaluate": (evaluate_main, "evaluate a model folder on held-out data (as evaluate.py)"),
+    "predict": (predict_main, "tag utterances, one JSON line each"),
+    "convert": (convert_main, "convert annotated data between formats"),
+}
+
+
+def _usage() -> str:
+    width = max(len(name) for name in COMMANDS)
+    lines = [f"  {name:<{width}}  {about}" for name, (_, about) in COMMANDS.items()]
+    return (
+        "usage: python -m slotkeras COMMAND [--help] ...\n\ncommands:\n"
+        + "\n".join(lines)
+        + "\n\n`python -m slotkeras COMMAND --help` shows a command's flags."
+    )
+
+
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {
-        "train": train_main,
-        "evaluate": evaluate_main,
-        "predict": predict_main,
-        "convert": convert_main,
-    }
-    if not argv or argv[0] not in commands:
-        print("usage: python -m slotkeras {train,evaluate,predict,convert} ...", file=sys.stderr)
+    if argv and argv[0] in ("-h", "--help"):
+        print(_usage())
+        return 0
+    if not argv or argv[0] not in COMMANDS:
+        problem = f"unknown command {argv[0]!r}" if argv else "no command given"
+        print(f"error: slotkeras: {problem}\n{_usage()}", file=sys.stderr)
         return 2
-    return run_cli(commands[argv[0]], argv[1:])
+    command = COMMANDS[argv[0]][0]
+    return run_cli(lambda args: command(args, prog=f"slotkeras {argv[0]}"), argv[1:])

@@ -24,35 +24,6 @@ OPTIMIZERS = ("adam", "lazy_adam", "summed_adam")
 _NOT_SETTINGS = ("tokenizer", "extra")
 
 
-_COLUMNS = (
-    "text_column",
-    "tags_column",
-    "intent_column",
-    "sentence_id_column",
-    "token_column",
-    "tag_column",
-)
-_BOOLEANS = (
-    "lowercase",
-    "bidirectional",
-    "joint_intent",
-    "slot_intent_feedback",
-    "jit_compile",
-    "resume",
-    "export",
-    "refit",
-    "variational_dropout",
-)
-_NUMBERS = (
-    "valid_fraction",
-    "dropout",
-    "word_dropout",
-    "rare_word_dropout",
-    "learning_rate",
-    "learning_rate_decay",
-)
-
-
 def default_output_layer(model: str) -> str:
     """The slot output layer a network kind gets unless one is asked for: the
     feedforward baseline has none but its per-word softmax (a CRF's transitions would
@@ -129,14 +100,14 @@ class TrainConfig:
     layers: int = 1  # stacked recurrent layers (more scored no better on validation)
     units: int = 128  # units per layer and direction
     dropout: float = 0.5  # on word vectors and between layers (with the neighbour pairs,
-    # chosen on the validation splits of three corpora together: docs/benchmarks.md)
+    # chosen on the validation splits of three corpora together: docs/benchmarks.md, "Ablations behind the defaults")
     variational_dropout: bool = False  # one dropout mask per utterance, the same units
     # dropped at every word (Gal & Ghahramani 2016), instead of a new mask per word
     output_layer: str | None = None  # softmax | crf (linear-chain CRF, Viterbi decoding);
     # None: softmax for feedforward, crf for the recurrent kinds (default_output_layer)
     tag_scheme: str = "auto"  # the tags the model learns: the data's BIO, or BIOES (a
     # span's last token and one-token spans tagged apart); auto: BIOES when most
-    # training spans are longer than one token (slotkeras.pipeline.tag_scheme_for).
+    # training spans are longer than one token (slotkeras.training_inputs.tag_scheme_for).
     # Predictions are BIO either way
     joint_intent: bool = True  # train an intent head when the data has intents
     slot_intent_feedback: bool | None = None  # feed the utterance vector into the slot
@@ -167,7 +138,7 @@ class TrainConfig:
     strategy: str = "auto"  # auto | one_device | mirrored | multi_worker
     jit_compile: bool = False  # XLA compilation of the train step; turns TF's op
     # determinism off (Keras does not compile with it on), and on CPU it is slower, since
-    # each new batch length compiles anew (docs/benchmarks.md)
+    # each new batch length compiles anew (docs/experiments/epoch_speed.md)
     tensorboard: str | None = None  # folder for TensorBoard logs, off by default
     resume: bool = True  # resume an interrupted run of the same output folder
     export: bool = True  # write saved_model/ next to model.keras
@@ -223,11 +194,7 @@ class TrainConfig:
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise bad(name, "one of " + ", ".join(allowed))
-        positive = (
-            "min_count layers units epochs batch_size patience embedding_dim hash_buckets "
-            "hash_dim max_trigrams pair_dim"
-        ).split()
-        for name in positive:
+        for name in _POSITIVE_INTS:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise bad(name, "a positive integer")
@@ -295,3 +262,24 @@ class TrainConfig:
         if not isinstance(values, dict):
             raise ConfigError(f"{path}: expected a JSON object of settings")
         return cls.from_dict(values, source=str(path))
+
+
+# The type lists that `validate` and the command line check against, read off the
+# fields' annotations so that a new setting is checked as its type says.
+_FIELDS = {field.name: field for field in dataclasses.fields(TrainConfig)}
+_COLUMNS = tuple(name for name in _FIELDS if name.endswith("_column"))
+_BOOLEANS = tuple(n for n, f in _FIELDS.items() if f.type in ("bool", "bool | None"))
+_NUMBERS = tuple(n for n, f in _FIELDS.items() if f.type == "float")
+# Integer settings of at least 1; the rest have rules of their own in `validate`.
+_POSITIVE_INTS = tuple(
+    n
+    for n, f in _FIELDS.items()
+    if f.type == "int" and n not in ("char_filters", "pair_buckets", "seed", "verbose")
+)
+
+
+def field_default(name: str):
+    """A setting's default as the dataclass states it (None where it is decided by
+    another setting in `__post_init__`)."""
+    field = _FIELDS[name]
+    return field.default

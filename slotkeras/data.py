@@ -39,7 +39,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from slotkeras.model_folder import atomic_write
+from slotkeras.file_writing import atomic_write
+from slotkeras.tag_schemes import iob_spans
 
 __all__ = [
     "FORMATS",
@@ -369,51 +370,6 @@ def convert(src, dst, **options) -> int:
 
 # --------------------------------------------------------------------------
 # Spans
-# --------------------------------------------------------------------------
-
-
-def iob_spans(tags: Iterable[str]) -> list[tuple[str, int, int]]:
-    """The slot spans of a BIO tag sequence, with conlleval semantics.
-
-    A span starts at `B-x`, or at `I-x` when the previous tag is `O` or of
-    another type; it ends before `O`, `B-*` or a tag of another type. Any tag
-    that is not `B-x` or `I-x` (padding `""`, an unknown-tag token) counts as
-    `O`. Bytes (as TensorFlow returns them) are decoded as UTF-8.
-
-    Args:
-        tags: the tags of one utterance.
-
-    Returns:
-        `(slot, start, end)` tuples, `end` exclusive, in order.
-
-    Example:
-
-    >>> iob_spans(["O", "I-city", "I-city", "B-date", "I-time"])
-    [('city', 1, 3), ('date', 3, 4), ('time', 4, 5)]
-    """
-    spans = []
-    slot = None
-    start = 0
-    position = 0
-    for position, tag in enumerate(tags):
-        if isinstance(tag, bytes):
-            tag = tag.decode("utf-8")
-        if isinstance(tag, str) and len(tag) > 2 and tag[:2] in ("B-", "I-"):
-            prefix, kind = tag[0], tag[2:]
-        else:
-            prefix, kind = "O", None
-        if slot is not None and (prefix != "I" or kind != slot):
-            spans.append((slot, start, position))
-            slot = None
-        if prefix == "B" or (prefix == "I" and slot is None):
-            slot, start = kind, position
-    if slot is not None:
-        spans.append((slot, start, position + 1))
-    return spans
-
-
-# --------------------------------------------------------------------------
-# Format readers
 # --------------------------------------------------------------------------
 
 

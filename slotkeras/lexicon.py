@@ -26,7 +26,7 @@ from slotkeras.config import ConfigError
 AUTO, NONE = "auto", "none"
 # Longest word matched, in tokens: most of jieba's dictionary, and each further length
 # costs one more lookup per token in the serving graph (longer words scored no better
-# on validation: docs/benchmarks.md).
+# on validation: docs/experiments/lexicon.md).
 MAX_WORD_LENGTH = 4
 
 

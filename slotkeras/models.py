@@ -84,7 +84,7 @@ def build_tagger(
 
     Inputs (dict): `word_ids` int `[batch, time]` (1-of-N indices, 0 = padding,
     1 = "Other") and `trigram_ids` int `[batch, time, max_trigrams]` (hashed letter
-    trigrams, 0 = none), as made by `slotkeras.features.TokenFeaturizer`.
+    trigrams, 0 = none), as made by `slotkeras.layers.TokenFeaturizer`.
 
     Outputs (dict): `slots` `[batch, time, num_tags]` (probabilities with the softmax
     output, emission scores with the CRF output) and, when `num_intents > 0`, `intent`
@@ -132,15 +132,7 @@ def build_tagger(
         slot_intent_feedback = default_slot_intent_feedback(model)
     if pair_buckets is None:
         pair_buckets = default_pair_buckets(model)
-    if encoding not in ENCODINGS:
-        raise _invalid("encoding", encoding, f"one of {', '.join(ENCODINGS)}")
-    if output not in OUTPUTS:
-        raise _invalid("output", output, f"one of {', '.join(OUTPUTS)}")
-    for arg, value in (("layers", layers), ("units", units), ("num_tags", num_tags)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise _invalid(arg, value, "a positive integer")
-    if not 0.0 <= dropout < 1.0:
-        raise _invalid("dropout", dropout, "a number in [0, 1)")
+    _check_arguments(encoding, output, layers, units, num_tags, dropout)
 
     word_ids = keras.Input(shape=(None,), dtype="int32", name="word_ids")
     trigram_ids = keras.Input(shape=(None, max_trigrams), dtype="int32", name="trigram_ids")
@@ -155,6 +147,26 @@ def build_tagger(
     noise_shape = (None, 1, None) if variational_dropout else None
     x = keras.layers.Dropout(dropout, noise_shape=noise_shape, seed=seed, name="word_dropout")(x)
 
+    x = _stack(x, mask, model, layers, units, bidirectional, dropout, noise_shape, seed)
+    outputs = _heads(x, mask, num_tags, num_intents, units, output, slot_intent_feedback, tag_names)
+    return keras.Model({"word_ids": word_ids, "trigram_ids": trigram_ids}, outputs, name=name)
+
+
+def _check_arguments(encoding, output, layers, units, num_tags, dropout) -> None:
+    if encoding not in ENCODINGS:
+        raise _invalid("encoding", encoding, f"one of {', '.join(ENCODINGS)}")
+    if output not in OUTPUTS:
+        raise _invalid("output", output, f"one of {', '.join(OUTPUTS)}")
+    for arg, value in (("layers", layers), ("units", units), ("num_tags", num_tags)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise _invalid(arg, value, "a positive integer")
+    if not 0.0 <= dropout < 1.0:
+        raise _invalid("dropout", dropout, "a number in [0, 1)")
+
+
+def _stack(x, mask, model, layers, units, bidirectional, dropout, noise_shape, seed):
+    """The deep part: `layers` recurrent (or, for feedforward, dense) layers, each
+    followed by dropout."""
     for i in range(layers):
         layer_name = f"{model}_{i + 1}"
         if model == "feedforward":
@@ -167,9 +179,7 @@ def build_tagger(
         x = keras.layers.Dropout(
             dropout, noise_shape=noise_shape, seed=seed, name=f"dropout_{i + 1}"
         )(x)
-
-    outputs = _heads(x, mask, num_tags, num_intents, units, output, slot_intent_feedback, tag_names)
-    return keras.Model({"word_ids": word_ids, "trigram_ids": trigram_ids}, outputs, name=name)
+    return x
 
 
 def _word_vectors(

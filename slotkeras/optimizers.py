@@ -26,7 +26,7 @@ def _summed_rows(indices, *values):
 # A lookup's gradient whose slices hold fewer values than this share of its table
 # takes the fused update with Keras' squares restored row by row; a denser one takes
 # Keras' own update, since summing many slices per row costs more than the dense
-# passes saved (docs/benchmarks.md).
+# passes saved (docs/experiments/fused_adam.md).
 FUSED_SLICE_SHARE = 0.25
 
 
@@ -38,7 +38,7 @@ class FusedAdam(keras.optimizers.Adam):
     elementwise passes over each weight and its two moments per step, each allocating
     a temporary. For a large embedding table updated densely at every step (the
     65,536-row neighbour-pair table) those passes are a large share of a CPU epoch
-    (docs/benchmarks.md). Here the update is TensorFlow's `ResourceApplyAdam`, one pass
+    (docs/experiments/fused_adam.md). Here the update is TensorFlow's `ResourceApplyAdam`, one pass
     that reads the gradient and writes the weight and its moments in place. The
     optimizer variables are Keras' Adam's, so checkpoints and saved models are
     interchangeable with it. Dense gradients agree with Keras' Adam to float32 rounding
@@ -138,7 +138,7 @@ class LazyAdam(keras.optimizers.Adam):
     row as it is, instead of turning the gradient into a dense table and decaying
     the moments of all rows. For the letter-trigram table, of which a batch touches
     a small share of the rows, this removes most of the optimizer's work (what that
-    saves an epoch: docs/benchmarks.md). It is the "lazy" Adam known from TensorFlow
+    saves an epoch: docs/experiments/fused_adam.md). It is the "lazy" Adam known from TensorFlow
     Addons and PyTorch's SparseAdam: bias correction uses the global step, and rows
     unseen in a batch keep their moments until they are seen again.
 

@@ -2,14 +2,13 @@
 
 The model folder is written aside (`.NAME.partial/`) and renamed into place only
 when complete, so an existing `models/NAME` is never left half-written. The aside
-folder also holds a checkpoint after every epoch (`slotkeras.model_folder.Checkpoint`):
+folder also holds a checkpoint after every epoch (`slotkeras.checkpoint.Checkpoint`):
 the same command run again after an interruption resumes there, and ends as the
 uninterrupted run would have.
 """
 
 from __future__ import annotations
 
-import functools
 import shutil
 import sys
 import time
@@ -20,83 +19,20 @@ import tensorflow as tf
 
 from slotkeras import distributed, evaluation, models
 from slotkeras.callbacks import AveragedWeights, EarlyStoppingOnSlotF1, EpochCheckpoint, SlotF1
+from slotkeras.checkpoint import Checkpoint
+from slotkeras.compiled_tagger import compiled_tagger_for
 from slotkeras.config import TrainConfig
 from slotkeras.distributed import TrainingError  # noqa: F401  (the command line's error)
-from slotkeras.features import LABEL_PAD, output_tag
-from slotkeras.model_folder import Checkpoint, replace_folder, write_model_folder
-from slotkeras.optimizers import FusedAdam, LazyAdam
-from slotkeras.pipeline import TrainingInputs, lexicon_words, training_inputs
-from slotkeras.predictor import SlotFiller
+from slotkeras.model_folder import replace_folder, write_model_folder
+from slotkeras.saved_model_export import export_saved_model
+from slotkeras.slot_filler import SlotFiller
 from slotkeras.splits import Splits, load_splits
+from slotkeras.tag_schemes import output_tag
 from slotkeras.tokenizer import Tokenizer
+from slotkeras.training_inputs import TrainingInputs, lexicon_words, training_inputs
 
 # Settings that may change between an interrupted run and its resumption.
 _RESUME_IGNORES = ("verbose", "resume", "tensorboard", "export", "epochs", "patience")
-
-
-def build_compiled_tagger(
-    config: TrainConfig,
-    num_tags: int,
-    vocabulary_size: int,
-    num_intents: int,
-    steps_per_epoch: int = 1,
-    tag_names=None,
-) -> keras.Model:
-    """The tagger of a run, compiled with its losses and optimizer (call it under the
-    strategy's scope). `steps_per_epoch`: the optimizer steps over which the learning
-    rate falls by `config.learning_rate_decay`. `tag_names`: see `models.build_tagger`."""
-    tagger = models.build_tagger(
-        num_tags=num_tags,
-        tag_names=tag_names,
-        vocabulary_size=vocabulary_size,
-        num_intents=num_intents,
-        **models.tagger_options(config),
-    )
-    if config.output_layer == "crf":
-        from slotkeras.layers.crf import CRFLoss
-        from slotkeras.predictor import find_crf
-
-        slot_loss = CRFLoss(find_crf(tagger))
-    else:
-        slot_loss = keras.losses.SparseCategoricalCrossentropy(ignore_class=LABEL_PAD)
-    losses = {"slots": slot_loss}
-    weights = {"slots": 1.0}
-    if num_intents:
-        losses["intent"] = keras.losses.SparseCategoricalCrossentropy()
-        weights["intent"] = config.effective_intent_loss_weight
-    optimizer_class = {
-        "adam": FusedAdam,
-        "lazy_adam": LazyAdam,
-        "summed_adam": functools.partial(FusedAdam, square_slices=False),
-    }[config.optimizer]
-    averaging = {}
-    if config.weight_averaging > 0:
-        averaging = {"use_ema": True, "ema_momentum": config.weight_averaging}
-    learning_rate = config.learning_rate
-    if config.learning_rate_decay < 1:
-        learning_rate = keras.optimizers.schedules.ExponentialDecay(
-            config.learning_rate, max(int(steps_per_epoch), 1), config.learning_rate_decay
-        )
-    tagger.compile(
-        optimizer=optimizer_class(learning_rate, clipnorm=config.clipnorm, **averaging),
-        loss=losses,
-        loss_weights=weights,
-        jit_compile=config.jit_compile,
-    )
-    return tagger
-
-
-def _compiled_tagger_for(config: TrainConfig, inputs: TrainingInputs, strategy) -> keras.Model:
-    """`build_compiled_tagger` sized by a run's vocabularies, under its strategy's scope."""
-    with strategy.scope():
-        return build_compiled_tagger(
-            config,
-            len(inputs.tags),
-            inputs.featurizer.vocabulary_size,
-            inputs.num_intents,
-            steps_per_epoch=inputs.steps_per_epoch,
-            tag_names=inputs.tags.labels,
-        )
 
 
 def progress_verbosity(verbose: int) -> int:
@@ -156,7 +92,7 @@ def train(config: TrainConfig, log=print, splits: Splits | None = None) -> dict:
         log(f"Lexicon matches marked from {words_in} words ({config.lexicon})")
 
     # --- the model, from the checkpoint of an interrupted run when there is one ---
-    tagger = _compiled_tagger_for(config, inputs, strategy)
+    tagger = compiled_tagger_for(config, inputs, strategy)
     if config.jit_compile:
         compiled = "on (seeded, not bit-for-bit reproducible)" if tagger.jit_compile else "off"
         log(f"XLA compilation: {compiled}")
@@ -245,7 +181,7 @@ def _refit(config: TrainConfig, splits: Splits, strategy, epochs: int, words):
     seed_everything(config)
     both = Splits(splits.train + splits.valid, splits.valid, splits.test, splits.test_source)
     inputs = training_inputs(config, both, strategy.num_replicas_in_sync, words)
-    tagger = _compiled_tagger_for(config, inputs, strategy)
+    tagger = compiled_tagger_for(config, inputs, strategy)
     dataset = inputs.train_from(0)
     distributed.prepare_distributed_fit(tagger, dataset, strategy)
     tagger.fit(
@@ -262,7 +198,9 @@ def _refit(config: TrainConfig, splits: Splits, strategy, epochs: int, words):
 def _save(config: TrainConfig, work_dir: Path, filler, history, metrics, tokenizer, log):
     """Writes the model folder aside, renames it into place and drops the work folder."""
     folder = work_dir / "model"
-    write_model_folder(folder, filler, config.to_dict(), history, metrics, config.export, tokenizer)
+    write_model_folder(folder, filler, config.to_dict(), history, metrics, tokenizer)
+    if config.export:
+        export_saved_model(filler, folder / "saved_model")
     replace_folder(folder, Path(config.output))
     shutil.rmtree(work_dir, ignore_errors=True)
     log(

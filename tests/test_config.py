@@ -4,8 +4,8 @@ import json
 
 import pytest
 
+from slotkeras.compiled_tagger import build_compiled_tagger
 from slotkeras.config import ConfigError, TrainConfig
-from slotkeras.training import build_compiled_tagger
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,8 @@ import pytest
 import tensorflow as tf
 from test_crf import _brute_force as brute_force  # the best path, by enumeration
 
+from slotkeras.decoding import _force_outside
 from slotkeras.layers.crf import CRF, PRUNE_CANDIDATES, SMALL_BATCH
-from slotkeras.predictor import _force_outside
 
 
 def brute_force_marginals(emissions, mask, transitions, start, end):
@@ -130,7 +130,7 @@ def test_decode_with_probabilities_is_the_marginal_of_each_decoded_tag(tags, bat
 
 @pytest.mark.parametrize("batch", [1, SMALL_BATCH + 3])
 def test_forced_tokens_are_outside_and_the_rest_is_decoded_given_that(batch):
-    """Serving's rule for unseen marks (`predictor._force_outside`): a forced token is
+    """Serving's rule for unseen marks (`_force_outside`): a forced token is
     tagged "O" (id 0) with probability 1, and every other token gets the best path
     and the marginals of the paths that take "O" at the forced tokens, as brute
     force over those paths finds them."""

@@ -12,11 +12,11 @@ from slotkeras.data import (
     DataError,
     Utterance,
     convert,
-    iob_spans,
     read_splits,
     read_utterances,
     write_utterance_csv,
 )
+from slotkeras.tag_schemes import iob_spans
 
 READERS = Path(__file__).parent / "data" / "readers"
 BOM = b"\xef\xbb\xbf"

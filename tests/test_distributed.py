@@ -118,7 +118,7 @@ def test_only_the_chief_writes_and_its_model_folder_serves(two_workers):
     import tensorflow as tf
 
     from slotkeras.distributed import weights_digest
-    from slotkeras.predictor import SlotFiller
+    from slotkeras.slot_filler import SlotFiller
 
     cwd, outputs, _ = two_workers
     models = cwd / "models"

@@ -91,7 +91,7 @@ def test_evaluate_report_matches_seqeval_and_the_printed_table(trained, tmp_path
         assert key in report, key
     assert report["num_utterances"] == 600
 
-    from slotkeras.predictor import SlotFiller
+    from slotkeras.slot_filler import SlotFiller
 
     utterances = read_utterances(ROOT / "data/test.csv")
     predictions = SlotFiller.load(folder).predict([u.tokens for u in utterances])
@@ -181,7 +181,7 @@ def test_saved_model_serves_the_keras_models_tags_without_slotkeras(trained, tmp
     )
     served = json.loads((tmp_path / "out.json").read_text())
 
-    from slotkeras.predictor import SlotFiller
+    from slotkeras.slot_filler import SlotFiller
 
     predictions = SlotFiller.load(folder).predict([u.tokens for u in utterances])
     assert served["tags"] == [p.tags for p in predictions]
@@ -192,7 +192,8 @@ def test_large_batches_served_in_chunks_match_one_padded_batch(trained, tmp_path
     import numpy as np
     import tensorflow as tf
 
-    from slotkeras.predictor import SlotFiller, export_saved_model
+    from slotkeras.saved_model_export import export_saved_model
+    from slotkeras.slot_filler import SlotFiller
 
     folder, _ = trained
     texts = [" ".join(u.tokens) for u in read_utterances(ROOT / "data/test.csv")][:45]
@@ -220,7 +221,7 @@ def test_predict_command_prints_spans_of_the_users_own_text(trained):
     texts = ["leave taipei on november 2nd", "Show me flights from Boston to Denver on Friday?"]
     result = run("-m", "slotkeras", "predict", "--model", str(folder), *texts)
     lines = [json.loads(line) for line in result.stdout.strip().splitlines()[-2:]]
-    from slotkeras.predictor import SlotFiller
+    from slotkeras.slot_filler import SlotFiller
 
     expected = SlotFiller.load(folder).tag_text(texts)
     for text, line, prediction in zip(texts, lines, expected):
@@ -245,7 +246,7 @@ def test_typed_text_tags_as_the_corpus_tokens_do_without_glued_marks(trained):
     sys.path.insert(0, str(ROOT / "bench"))
     from typed_text import score_typed, typed_utterance
 
-    from slotkeras.predictor import SlotFiller
+    from slotkeras.slot_filler import SlotFiller
 
     utterances = read_utterances(ROOT / "data/test.csv")
     text, spans = typed_utterance(

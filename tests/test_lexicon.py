@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from slotkeras import lexicon
 from slotkeras.config import ConfigError
-from slotkeras.features import TokenFeaturizer
+from slotkeras.layers.token_featurizer import TokenFeaturizer
 
 WORDS = ["中国", "中国人", "人民大学", "大学"]
 TAGS = ["ns", "n", "nt", ""]

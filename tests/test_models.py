@@ -9,7 +9,10 @@ import pytest
 import tensorflow as tf
 from conftest import ROOT, explain, run
 
-from slotkeras import features, models
+from slotkeras import models
+from slotkeras.datasets import pad_tokens
+from slotkeras.layers.token_featurizer import TokenFeaturizer
+from slotkeras.vocabularies import LabelVocabulary, build_vocabulary
 
 MAX_TRIGRAMS = 6
 SMALL = dict(
@@ -139,9 +142,7 @@ def test_feedforward_cannot_tell_arrive_from_leave():
         ["arrive", "taipei", "on", "november", "2nd"],
         ["leave", "taipei", "on", "november", "2nd"],
     ]
-    featurizer = features.TokenFeaturizer(
-        features.build_vocabulary(sentences), num_buckets=50, max_trigrams=6
-    )
+    featurizer = TokenFeaturizer(build_vocabulary(sentences), num_buckets=50, max_trigrams=6)
     inputs = featurizer(tf.constant(sentences))
     for encoding in models.ENCODINGS:
         tagger = small_tagger(
@@ -247,16 +248,14 @@ def bundled_sample():
     from slotkeras.data import read_utterances
 
     utterances = read_utterances("data/train.csv")[:200]
-    featurizer = features.TokenFeaturizer(
-        features.build_vocabulary(u.tokens for u in utterances),
+    featurizer = TokenFeaturizer(
+        build_vocabulary(u.tokens for u in utterances),
         num_buckets=50,
         max_trigrams=MAX_TRIGRAMS,
     )
-    tags = features.LabelVocabulary.from_tags(u.tags for u in utterances)
-    intents = features.LabelVocabulary.from_labels(u.intent for u in utterances)
-    inputs = featurizer(
-        tf.constant(features.pad_tokens([u.tokens for u in utterances]).astype(str))
-    )
+    tags = LabelVocabulary.from_tags(u.tags for u in utterances)
+    intents = LabelVocabulary.from_labels(u.intent for u in utterances)
+    inputs = featurizer(tf.constant(pad_tokens([u.tokens for u in utterances]).astype(str)))
     slots = np.full(inputs["word_ids"].shape, -1, np.int32)
     for i, u in enumerate(utterances):
         slots[i, : len(u.tags)] = tags.encode(u.tags)
@@ -271,7 +270,7 @@ LEAVE_ARRIVE = [  # the lecture's pair, with a city that no training utterance h
 
 
 def _train_as_a_user(tmp_path, name, *flags):
-    from slotkeras.predictor import SlotFiller
+    from slotkeras.slot_filler import SlotFiller
 
     folder = tmp_path / name
     # A few epochs of a full run (which stops early after a dozen or more): with the

@@ -170,8 +170,8 @@ def test_summed_fused_adam_is_adam_on_the_summed_rows_and_moves_every_row():
 
 
 def test_training_compiles_the_chosen_adam_and_fused_adam_saves_and_loads(tmp_path):
+    from slotkeras.compiled_tagger import build_compiled_tagger
     from slotkeras.config import TrainConfig
-    from slotkeras.training import build_compiled_tagger
 
     settings = dict(units=4, embedding_dim=4, hash_dim=4, hash_buckets=8, pair_buckets=8)
     for name, cls, square_slices in (
@@ -267,8 +267,8 @@ def test_averaged_weights_puts_the_moving_average_in_at_epoch_end_and_takes_it_o
 
 
 def test_learning_rate_falls_by_the_decay_factor_each_epoch():
+    from slotkeras.compiled_tagger import build_compiled_tagger
     from slotkeras.config import TrainConfig
-    from slotkeras.training import build_compiled_tagger
 
     def compiled(**settings):
         config = TrainConfig(units=4, embedding_dim=4, hash_dim=4, hash_buckets=8, **settings)

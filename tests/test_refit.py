@@ -7,7 +7,7 @@ import pytest
 from conftest import write
 
 from slotkeras.config import TrainConfig
-from slotkeras.predictor import SlotFiller
+from slotkeras.slot_filler import SlotFiller
 from slotkeras.training import train
 
 TRAIN = "text,tags,intent\n" + "".join(

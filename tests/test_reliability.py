@@ -732,15 +732,15 @@ def test_chinese_characters_train_evaluate_and_serve(tmp_path, tf_quiet):
     out = serve(tf.constant(texts))
     _check_serving(out, texts, bio_tags)
     assert [t.decode() for t in out["tokens"].numpy()[0] if t] == list("我要从台北飞到东京")
-    from slotkeras.predictor import SlotFiller
+    from slotkeras.slot_filler import SlotFiller
 
     filler = SlotFiller.load(model)
     served = [[t.decode() for t in row if t] for row in out["tags"].numpy()]
     assert served == [p.tags for p in filler.tag_text(texts)]
     assert {i.decode() for i in out["intent"].numpy()} <= set(labels["intents"])
     # Decoding keeps to BIOES: no span continued from outside one or left open.
+    from slotkeras.decoding import find_crf
     from slotkeras.layers.crf import allowed_transitions
-    from slotkeras.predictor import find_crf
 
     assert find_crf(filler.model).tag_names == labels["tags"]
     follows, starts, ends = allowed_transitions(labels["tags"])

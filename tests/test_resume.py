@@ -29,10 +29,11 @@ TINY = [
 KILL_AFTER_CHECKPOINT = """
 import os, signal, sys
 
+from slotkeras.checkpoint import Checkpoint
 from slotkeras import cli, model_folder
 
 epoch = int(sys.argv[1])
-save = model_folder.Checkpoint.save
+save = Checkpoint.save
 
 
 def save_then_die(self, model, state, **arrays):
@@ -41,7 +42,7 @@ def save_then_die(self, model, state, **arrays):
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-model_folder.Checkpoint.save = save_then_die
+Checkpoint.save = save_then_die
 sys.exit(cli.run_cli(cli.train_main, sys.argv[2:]))
 """
 
@@ -67,7 +68,7 @@ def history(folder) -> list[dict]:
 
 def weights_and_tags(folder):
     from slotkeras.data import read_utterances
-    from slotkeras.predictor import SlotFiller
+    from slotkeras.slot_filler import SlotFiller
 
     filler = SlotFiller.load(folder / "models" / "run")
     held_out = read_utterances(ROOT / "data" / "test.csv")

@@ -14,9 +14,13 @@ import pytest
 import tensorflow as tf
 from conftest import ROOT
 
-from slotkeras import data, features, models
-from slotkeras.predictor import SlotFiller, export_saved_model, find_crf
+from slotkeras import data, models
+from slotkeras.decoding import find_crf
+from slotkeras.layers.token_featurizer import TokenFeaturizer
+from slotkeras.saved_model_export import export_saved_model
+from slotkeras.slot_filler import SlotFiller
 from slotkeras.tokenizer import Tokenizer
+from slotkeras.vocabularies import LabelVocabulary, build_vocabulary
 
 KINDS = ("feedforward", "elman", "jordan", "gru", "lstm", "peephole_lstm")
 TRAIN = data.read_utterances(ROOT / "data" / "train.csv")
@@ -27,9 +31,9 @@ def tiny_filler(kind, bidirectional, output, seed=0):
     """An untrained tagger over the bundled corpus's labels, with random weights
     (the CRF's transitions too), so that its tags vary from token to token."""
     keras.utils.set_random_seed(seed)
-    vocabulary = features.build_vocabulary(u.tokens for u in TRAIN)
-    featurizer = features.TokenFeaturizer(vocabulary, num_buckets=512, name="token_featurizer")
-    tags = features.LabelVocabulary.from_tags(u.tags for u in TRAIN).labels
+    vocabulary = build_vocabulary(u.tokens for u in TRAIN)
+    featurizer = TokenFeaturizer(vocabulary, num_buckets=512, name="token_featurizer")
+    tags = LabelVocabulary.from_tags(u.tags for u in TRAIN).labels
     intents = sorted({u.intent for u in TRAIN})
     tagger = models.build_tagger(
         num_tags=len(tags),

@@ -2,11 +2,11 @@
 
 import pytest
 
-from slotkeras import features
 from slotkeras.config import TrainConfig
-from slotkeras.data import Utterance, iob_spans, read_utterances
-from slotkeras.pipeline import _dataset_arrays, model_tags, training_inputs
+from slotkeras.data import Utterance, read_utterances
 from slotkeras.splits import Splits
+from slotkeras.tag_schemes import iob_spans, output_tag, to_bioes
+from slotkeras.training_inputs import _dataset_arrays, model_tags, training_inputs
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +28,8 @@ def test_training_targets_are_the_data_spans_in_the_chosen_scheme(sample, scheme
     *_, slot_ids, _ = _dataset_arrays(inputs.featurizer, sample.train, tag_lists, inputs.tags, None)
     for u, ids in zip(sample.train, slot_ids, strict=True):
         learnt = [labels[i] for i in ids]
-        assert learnt == (features.to_bioes(u.tags) if scheme == "bioes" else list(u.tags))
-        assert iob_spans([features.output_tag(t) for t in learnt]) == iob_spans(u.tags)
+        assert learnt == (to_bioes(u.tags) if scheme == "bioes" else list(u.tags))
+        assert iob_spans([output_tag(t) for t in learnt]) == iob_spans(u.tags)
 
 
 def test_auto_takes_bioes_where_most_spans_are_longer_than_one_token():

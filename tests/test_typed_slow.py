@@ -31,7 +31,7 @@ def test_typed_text_scores_within_one_point_of_the_corpus_tokens(corpus, tmp_pat
     sys.path.insert(0, str(ROOT / "bench"))
     from typed_text import score_typed
 
-    from slotkeras.predictor import SlotFiller
+    from slotkeras.slot_filler import SlotFiller
 
     filler = SlotFiller.load(model)
     test = data.read_utterances(folder / "test")

@@ -1,24 +1,12 @@
 """Linear-chain conditional random field on top of per-token emission scores."""
 
-import numbers
-
 import keras
 import numpy as np
 import tensorflow as tf
 from keras import initializers
 
+from slotkeras.layers.argument_checks import check_positive_int
 from slotkeras.layers.prepared import prepared
-
-
-def _check_positive_int(name, value):
-    """Returns `value` as an `int`, raising a Keras-style error unless positive."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
-        raise ValueError(
-            f"Received an invalid value for argument `{name}`, "
-            f"expected a positive integer, got {value}."
-        )
-    return int(value)
-
 
 # Viterbi keeps, per step, this many best-scoring previous tags as candidates when
 # the tag set is large, and checks that nothing outside them can win.
@@ -163,6 +151,35 @@ def _log_matmul(scores, exp_matrix, column_max):
     return tf.math.log(summed + tiny) + row_max + tf.expand_dims(column_max, -2)
 
 
+def _padded_for_unroll(emissions, mask, width, prune):
+    """Time-major `emissions` and `mask` padded to one step and whole `UNROLL`-step
+    iterations after it (one step at least, so that the first step can be taken before
+    the loop); each sequence's length; and a function reversing a time-major tensor
+    within each sequence's length."""
+    missing = 1 + (tf.maximum(width, 1) - 1 + UNROLL - 1) // UNROLL * UNROLL - width
+    emissions = tf.pad(emissions, [[0, missing], [0, 0], [0, 0]])
+    mask = tf.pad(mask, [[0, missing], [0, 0]])
+    steps, batch = tf.shape(emissions)[0], tf.shape(emissions)[1]
+    lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=0)
+    if prune:
+        # On batches, a gather with the reversed indices is cheaper than
+        # ReverseSequence.
+        time = tf.range(steps)[:, None]
+        reversed_time = tf.where(time < lengths[None], lengths[None] - 1 - time, time)
+        reversed_index = tf.stack(
+            [reversed_time, tf.broadcast_to(tf.range(batch)[None], tf.shape(reversed_time))], -1
+        )
+
+        def reverse_within_lengths(x):
+            return tf.gather_nd(x, reversed_index)
+    else:
+
+        def reverse_within_lengths(x):
+            return tf.reverse_sequence(x, lengths, seq_axis=0, batch_axis=1)
+
+    return emissions, mask, lengths, reverse_within_lengths
+
+
 def _sum_to_one(chain):
     """`chain` `[batch, tags]` rescaled to sum 1 per row. A row whose sum underflows
     to 0 stays 0 (and its marginals 0), not NaN."""
@@ -296,7 +313,7 @@ class CRF(keras.layers.Layer):
 
     def __init__(self, num_tags, transitions_initializer="zeros", tag_names=None, **kwargs):
         super().__init__(**kwargs)
-        self.num_tags = _check_positive_int("num_tags", num_tags)
+        self.num_tags = check_positive_int("num_tags", num_tags)
         self.transitions_initializer = initializers.get(transitions_initializer)
         self.supports_masking = True
         self.tag_names = tag_names
@@ -372,7 +389,7 @@ class CRF(keras.layers.Layer):
         step and the backward one (the forward chain of the reversed sequence)
         through its transpose. Two products of tags x tags are half the arithmetic
         of one through the block-diagonal `[[E, 0], [0, E^T]]`, which is what a
-        batch's loop pays for (docs/benchmarks.md)."""
+        batch's loop pays for (docs/experiments/crf_decoding_speed.md)."""
         transitions = self._weights(constrained=True)[0]
         return tf.exp(transitions - tf.reduce_max(transitions))
 
@@ -571,7 +588,7 @@ class CRF(keras.layers.Layer):
     def decode_with_marginals(self, emissions, mask=None):
         """`decode` and `marginals` together, in one loop over time: what serving
         needs, the best path and each tag's posterior, at the cost of little more
-        than `decode` alone (docs/benchmarks.md). A served utterance's time is
+        than `decode` alone (docs/experiments/crf_decoding_speed.md). A served utterance's time is
         mostly the number of ops run, and one loop runs the loop's own ops and the
         per-step slicing once instead of twice.
 
@@ -614,34 +631,15 @@ class CRF(keras.layers.Layer):
         """`decode_with_marginals` (`chosen_only`: `decode_with_probabilities`);
         `prune` for batches: pruned Viterbi steps and backpointers walked back after
         the loop, where a few sequences carry each tag's best path forwards (as
-        `_viterbi` does)."""
+        `_viterbi` does). Its steps: the inputs padded to whole unrolled iterations,
+        the chains' inputs, one loop for Viterbi and both chains, and the tags and
+        marginals read off its results."""
         given = (emissions, mask)
         emissions, mask, transitions, start, end = self._prepare(emissions, mask)
-        n = self.num_tags
         width = tf.shape(emissions)[0]
-        # One step at least, so that the first step can be taken before the loop, and
-        # whole iterations after it.
-        missing = 1 + (tf.maximum(width, 1) - 1 + UNROLL - 1) // UNROLL * UNROLL - width
-        emissions = tf.pad(emissions, [[0, missing], [0, 0], [0, 0]])
-        mask = tf.pad(mask, [[0, missing], [0, 0]])
-        steps, batch = tf.shape(emissions)[0], tf.shape(emissions)[1]
-        lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=0)
-        if prune:
-            # On batches, a gather with the reversed indices is cheaper than
-            # ReverseSequence.
-            time = tf.range(steps)[:, None]
-            reversed_time = tf.where(time < lengths[None], lengths[None] - 1 - time, time)
-            reversed_index = tf.stack(
-                [reversed_time, tf.broadcast_to(tf.range(batch)[None], tf.shape(reversed_time))], -1
-            )
-
-            def reverse_within_lengths(x):
-                return tf.gather_nd(x, reversed_index)
-        else:
-
-            def reverse_within_lengths(x):
-                return tf.reverse_sequence(x, lengths, seq_axis=0, batch_axis=1)
-
+        emissions, mask, lengths, reverse_within_lengths = _padded_for_unroll(
+            emissions, mask, width, prune
+        )
         # The backward chain is the forward chain of each sequence reversed within
         # its length, so both start at step 0 and run over real tokens first; past
         # a sequence's end they go on over padding, which nothing reads. Each chain
@@ -649,17 +647,44 @@ class CRF(keras.layers.Layer):
         # emissions, exp(emission - its max), in the forward chain's order and,
         # reversed within each sequence, in the backward chain's.
         weights = tf.exp(emissions - tf.reduce_max(emissions, axis=-1, keepdims=True))
-        matrix = prepared(self, "chain_matrix", self._chain_matrix)
-        # Each step's inputs (emission, both chains' weights, real) as one tensor read
-        # from one TensorArray: every tensor a while loop captures costs a few ops at
-        # each iteration, and a read costs fewer than slicing a tensor at a loop index.
+        inputs, first_forward, first_backward = self._chain_inputs(
+            emissions, mask, weights, lengths, start, end, reverse_within_lengths
+        )
+        delta, history, forwards, backwards, exact = self._fused_loop(
+            emissions, inputs, transitions, start, first_forward, first_backward, prune
+        )
+        steps, batch = tf.shape(emissions)[0], tf.shape(emissions)[1]
+        last_tag = tf.argmax(delta + end[None], axis=1, output_type=tf.int32)
+        if prune:
+            tags = _backtrack(history, last_tag, steps, batch)[:, :width]
+            tags = self._unproven_decoded_again(tags, exact, *given)
+        else:
+            tags = tf.gather(history, last_tag, batch_dims=1)[:, :width]  # [batch, time]
+        tags = tf.where(tf.transpose(mask[:width], [1, 0]), tags, tf.zeros_like(tags))
+        # Reversed, the backward chain's weights include each token's own emission.
+        forward = forwards.stack()
+        backward = tf.math.divide_no_nan(reverse_within_lengths(backwards.stack()), weights)
+        product = (forward * backward)[:width]  # [time, batch, tags], up to a factor per token
+        total = tf.reduce_sum(product, axis=-1, keepdims=True)
+        real = mask[:width]
+        if chosen_only:
+            chosen = tf.gather(product, tf.transpose(tags), batch_dims=2)  # [time, batch]
+            chosen = tf.math.divide_no_nan(chosen, total[..., 0])
+            return tags, tf.transpose(tf.where(real, chosen, 0.0))
+        marginals = tf.math.divide_no_nan(product, total)
+        marginals = tf.where(real[:, :, None], marginals, 0.0)
+        return tags, tf.transpose(marginals, [1, 0, 2])
+
+    def _chain_inputs(self, emissions, mask, weights, lengths, start, end, reverse):
+        """Each step's inputs (emission, both chains' weights, real) as one TensorArray,
+        and the two chains' first steps."""
+        # One tensor read from one TensorArray: every tensor a while loop captures costs
+        # a few ops at each iteration, and a read costs fewer than slicing a tensor at a
+        # loop index.
+        n = self.num_tags
+        steps, batch = tf.shape(emissions)[0], tf.shape(emissions)[1]
         packed = tf.concat(
-            [
-                emissions,
-                weights,
-                reverse_within_lengths(weights),
-                tf.cast(mask, tf.float32)[..., None],
-            ],
+            [emissions, weights, reverse(weights), tf.cast(mask, tf.float32)[..., None]],
             axis=-1,
         )
         inputs = tf.TensorArray(tf.float32, size=steps, element_shape=[None, 3 * n + 1])
@@ -669,7 +694,17 @@ class CRF(keras.layers.Layer):
         last = tf.gather_nd(emissions, tf.stack([tf.maximum(lengths - 1, 0), tf.range(batch)], 1))
         first = tf.stack([start + emissions[0], end + last], 1)  # [b, 2, n]
         first = tf.exp(first - tf.reduce_max(first, axis=-1, keepdims=True))
-        first_forward, first_backward = _sum_to_one(first[:, 0]), _sum_to_one(first[:, 1])
+        return inputs, _sum_to_one(first[:, 0]), _sum_to_one(first[:, 1])
+
+    def _fused_loop(
+        self, emissions, inputs, transitions, start, first_forward, first_backward, prune
+    ):
+        """One while loop, `UNROLL` steps an iteration, of Viterbi (pruned or full) and
+        both chains. Returns the last step's scores, the backpointers (pruned) or best
+        paths (full), both chains' steps and, pruned, which sequences were proven exact."""
+        n = self.num_tags
+        steps, batch = tf.shape(emissions)[0], tf.shape(emissions)[1]
+        matrix = prepared(self, "chain_matrix", self._chain_matrix)
         identity = tf.broadcast_to(tf.range(n, dtype=tf.int32)[None], [batch, n])
         pruned_step = self._pruned_step(transitions) if prune else None
         if prune:  # backpointers of every step
@@ -736,33 +771,14 @@ class CRF(keras.layers.Layer):
                 tf.TensorShape([None]),
             ),
         )
-        last_tag = tf.argmax(delta + end[None], axis=1, output_type=tf.int32)
-        if prune:
-            tags = _backtrack(history, last_tag, steps, batch)[:, :width]
-            tags = self._unproven_decoded_again(tags, exact, *given)
-        else:
-            tags = tf.gather(history, last_tag, batch_dims=1)[:, :width]  # [batch, time]
-        tags = tf.where(tf.transpose(mask[:width], [1, 0]), tags, tf.zeros_like(tags))
-        # Reversed, the backward chain's weights include each token's own emission.
-        forward = forwards.stack()
-        backward = tf.math.divide_no_nan(reverse_within_lengths(backwards.stack()), weights)
-        product = (forward * backward)[:width]  # [time, batch, tags], up to a factor per token
-        total = tf.reduce_sum(product, axis=-1, keepdims=True)
-        real = mask[:width]
-        if chosen_only:
-            chosen = tf.gather(product, tf.transpose(tags), batch_dims=2)  # [time, batch]
-            chosen = tf.math.divide_no_nan(chosen, total[..., 0])
-            return tags, tf.transpose(tf.where(real, chosen, 0.0))
-        marginals = tf.math.divide_no_nan(product, total)
-        marginals = tf.where(real[:, :, None], marginals, 0.0)
-        return tags, tf.transpose(marginals, [1, 0, 2])
+        return delta, history, forwards, backwards, exact
 
     def _unproven_decoded_again(self, tags, exact, emissions, mask):
         """`tags` (`[batch, time]`, from pruned steps) with the sequences whose pruned
         steps were not all proven exact (`exact` False) decoded again by full steps.
         Only those rows run again: a trained model's scores leave a step unproven
         now and then, and rerunning the whole batch ran the full steps for most
-        batches of a few dozen utterances (docs/benchmarks.md)."""
+        batches of a few dozen utterances (docs/experiments/crf_decoding_speed.md)."""
         emissions = tf.convert_to_tensor(emissions)
         if mask is None:
             mask = tf.ones(tf.shape(emissions)[:2], tf.bool)

@@ -7,7 +7,7 @@ from slotkeras.layers.prepared import prepared
 
 # Batches of at most this many sequences take the fused op: it wins on a single
 # utterance, while on larger batches Keras' loop, which multiplies whole batches, is as
-# fast or faster (docs/benchmarks.md).
+# fast or faster (docs/experiments/serving_time.md).
 FUSED_MAX_BATCH = 4
 
 

@@ -23,7 +23,7 @@ class HashedWordEmbedding(keras.layers.Layer):
 
     Call arguments:
         trigram_ids: int tensor `[batch, time, max_trigrams]` from
-            `slotkeras.features.LetterTrigramHashing`.
+            `slotkeras.layers.LetterTrigramHashing`.
 
     Returns:
         float tensor `[batch, time, output_dim]`; a word with no trigram (padding)

@@ -3,11 +3,10 @@
 import keras
 from keras import activations, constraints, initializers, ops, regularizers
 
+from slotkeras.layers.argument_checks import check_positive_int, check_rate
 from slotkeras.layers.projected_rnn import (
     DropoutRNNCell,
     ProjectedRNN,
-    _check_positive_int,
-    _check_rate,
     _seeded,
 )
 
@@ -141,10 +140,10 @@ class JordanRNNCell(keras.layers.Layer, DropoutRNNCell):
         seed=None,
         **kwargs,
     ):
-        units = _check_positive_int("units", units)
-        output_units = _check_positive_int("output_units", output_units, allow_none=True)
-        dropout = _check_rate("dropout", dropout)
-        recurrent_dropout = _check_rate("recurrent_dropout", recurrent_dropout)
+        units = check_positive_int("units", units)
+        output_units = check_positive_int("output_units", output_units, allow_none=True)
+        dropout = check_rate("dropout", dropout)
+        recurrent_dropout = check_rate("recurrent_dropout", recurrent_dropout)
         super().__init__(**kwargs)
         self.units = units
         self.output_units = units if output_units is None else output_units

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from slotkeras.layers.projected_rnn import _check_positive_int
+from slotkeras.layers.argument_checks import check_positive_int
 
 # The pair (a, b) of word ids goes to bucket ((a * _A) % _M + b * _B) % _M % buckets + 1:
 # _M is a prime below 2**31 and _A, _B below it, so every product fits in int64 and
@@ -51,8 +51,8 @@ class NeighbourPairEmbedding(keras.layers.Layer):
 
     def __init__(self, num_buckets, output_dim, embeddings_initializer="uniform", **kwargs):
         super().__init__(**kwargs)
-        self.num_buckets = _check_positive_int("num_buckets", num_buckets)
-        self.output_dim = _check_positive_int("output_dim", output_dim)
+        self.num_buckets = check_positive_int("num_buckets", num_buckets)
+        self.output_dim = check_positive_int("output_dim", output_dim)
         self.embeddings_initializer = keras.initializers.get(embeddings_initializer)
         self.supports_masking = True
 

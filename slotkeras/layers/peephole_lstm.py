@@ -3,11 +3,10 @@
 import keras
 from keras import activations, constraints, initializers, ops, regularizers
 
+from slotkeras.layers.argument_checks import check_positive_int, check_rate
 from slotkeras.layers.projected_rnn import (
     DropoutRNNCell,
     ProjectedRNN,
-    _check_positive_int,
-    _check_rate,
     _seeded,
 )
 
@@ -137,9 +136,9 @@ class PeepholeLSTMCell(keras.layers.Layer, DropoutRNNCell):
         seed=None,
         **kwargs,
     ):
-        units = _check_positive_int("units", units)
-        dropout = _check_rate("dropout", dropout)
-        recurrent_dropout = _check_rate("recurrent_dropout", recurrent_dropout)
+        units = check_positive_int("units", units)
+        dropout = check_rate("dropout", dropout)
+        recurrent_dropout = check_rate("recurrent_dropout", recurrent_dropout)
         super().__init__(**kwargs)
         self.units = units
         self.activation = activations.get(activation)

@@ -1,7 +1,5 @@
 """The recurrent-layer machinery shared by `JordanRNN` and `PeepholeLSTM`."""
 
-import numbers
-
 import keras
 from keras import ops, regularizers
 from keras.src import backend as keras_backend  # `rnn` is not in the public API.
@@ -11,28 +9,6 @@ from keras.src import backend as keras_backend  # `rnn` is not in the public API
 # once per call, before its loop (so every step gets the same ones), and clears them
 # after.
 from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell  # noqa: F401
-
-
-def _check_positive_int(name, value, allow_none=False):
-    """Returns `value` as an `int`, raising a Keras-style error unless positive."""
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
-        raise ValueError(
-            f"Received an invalid value for argument `{name}`, "
-            f"expected a positive integer, got {value}."
-        )
-    return int(value)
-
-
-def _check_rate(name, value):
-    """Returns `value` as a `float`, raising a Keras-style error unless in [0, 1)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < 1:
-        raise ValueError(
-            f"Received an invalid value for argument `{name}`, "
-            f"expected a float in [0, 1), got {value}."
-        )
-    return float(value)
 
 
 def _seeded(initializer, seed):

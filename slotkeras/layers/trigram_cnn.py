@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from slotkeras.layers.projected_rnn import _check_positive_int
+from slotkeras.layers.argument_checks import check_positive_int
 
 
 @keras.saving.register_keras_serializable(package="slotkeras")
@@ -43,10 +43,10 @@ class TrigramCNN(keras.layers.Layer):
         self, num_buckets, filters, embedding_dim=32, width=3, activation="tanh", **kwargs
     ):
         super().__init__(**kwargs)
-        self.num_buckets = _check_positive_int("num_buckets", num_buckets)
-        self.filters = _check_positive_int("filters", filters)
-        self.embedding_dim = _check_positive_int("embedding_dim", embedding_dim)
-        self.width = _check_positive_int("width", width)
+        self.num_buckets = check_positive_int("num_buckets", num_buckets)
+        self.filters = check_positive_int("filters", filters)
+        self.embedding_dim = check_positive_int("embedding_dim", embedding_dim)
+        self.width = check_positive_int("width", width)
         self.activation = keras.activations.get(activation)
 
     def build(self, input_shape):

@@ -10,10 +10,13 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
-from slotkeras import features, lexicon
+from slotkeras import lexicon
 from slotkeras.config import TrainConfig
-from slotkeras.data import iob_spans
+from slotkeras.datasets import featurize, make_dataset
+from slotkeras.layers.token_featurizer import OTHER_INDEX, TokenFeaturizer
 from slotkeras.splits import Splits
+from slotkeras.tag_schemes import iob_spans, to_bioes
+from slotkeras.vocabularies import LabelVocabulary, build_vocabulary
 
 VALIDATION_BATCH = 256  # utterances per validation batch (no gradients: any size fits)
 # Epoch e of a run with seed s shuffles with seed s * _SEED_STRIDE + e.
@@ -22,9 +25,9 @@ _SEED_STRIDE = 1_000_003
 
 @dataclass
 class TrainingInputs:
-    featurizer: features.TokenFeaturizer
-    tags: features.LabelVocabulary  # in `tag_scheme`
-    intents: features.LabelVocabulary | None  # None: no intent head
+    featurizer: TokenFeaturizer
+    tags: LabelVocabulary  # in `tag_scheme`
+    intents: LabelVocabulary | None  # None: no intent head
     train_from: Callable[[int], tf.data.Dataset]  # the batches of the epochs left
     steps_per_epoch: int
     valid: tf.data.Dataset  # inputs of `valid_utterances`, in their order
@@ -57,13 +60,13 @@ def training_inputs(
     train = splits.train
     if words is None:
         words = lexicon_words(config, splits)
-    vocabulary = features.build_vocabulary(
+    vocabulary = build_vocabulary(
         (u.tokens for u in train),
         lowercase=config.lowercase,
         min_count=config.min_count,
         max_size=config.max_vocab,
     )
-    featurizer = features.TokenFeaturizer(
+    featurizer = TokenFeaturizer(
         vocabulary,
         lowercase=config.lowercase,
         num_buckets=config.hash_buckets,
@@ -75,10 +78,10 @@ def training_inputs(
     )
     scheme = tag_scheme_for(config, train)
     train_tags = [model_tags(scheme, u.tags) for u in train]
-    tags = features.LabelVocabulary.from_tags(train_tags)
+    tags = LabelVocabulary.from_tags(train_tags)
     intents = None
     if config.joint_intent and all(u.intent is not None for u in train):
-        intents = features.LabelVocabulary.from_labels(u.intent for u in train)
+        intents = LabelVocabulary.from_labels(u.intent for u in train)
 
     global_batch = config.batch_size * replicas
     arrays = _dataset_arrays(featurizer, train, train_tags, tags, intents)
@@ -90,7 +93,7 @@ def training_inputs(
     def epoch(number):
         """Epoch `number`'s batches, by length, in an order and with a word dropout
         drawn from the seed and the epoch's number alone."""
-        batches = features.make_dataset(
+        batches = make_dataset(
             *arrays,
             batch_size=global_batch,
             shuffle=True,
@@ -123,8 +126,8 @@ def training_inputs(
     order = np.argsort([len(u.tokens) for u in splits.valid], kind="stable")
     valid = [splits.valid[i] for i in order]
     # Inputs only: validation is scored on the BIO tags of `valid_utterances`.
-    word_ids, trigram_ids = features.featurize(featurizer, [u.tokens for u in valid])
-    valid_ds = features.make_dataset(
+    word_ids, trigram_ids = featurize(featurizer, [u.tokens for u in valid])
+    valid_ds = make_dataset(
         word_ids, trigram_ids, batch_size=VALIDATION_BATCH, max_trigrams=config.max_trigrams
     )
     return TrainingInputs(
@@ -141,7 +144,7 @@ def tag_scheme_for(config: TrainConfig, train) -> str:
     long: it won on the validation splits of MIT Movie and Resume NER, whose spans
     run over several tokens, and lost on ATIS's, mostly one word long, where it
     mainly splits the examples of each rare slot type between two tags
-    (docs/benchmarks.md)."""
+    (docs/experiments/bioes.md)."""
     if config.tag_scheme != "auto":
         return config.tag_scheme
     lengths = [end - start for u in train for _, start, end in iob_spans(u.tags)]
@@ -151,14 +154,14 @@ def tag_scheme_for(config: TrainConfig, train) -> str:
 
 def model_tags(scheme: str, tags):
     """An utterance's BIO tags in the scheme the model learns."""
-    return features.to_bioes(tags) if scheme == "bioes" else list(tags)
+    return to_bioes(tags) if scheme == "bioes" else list(tags)
 
 
 def _dataset_arrays(featurizer, utterances, tag_lists, tag_vocab, intent_vocab):
     """Inputs and targets of `utterances`; `tag_lists`: their tags as the model learns
     them (`model_tags`)."""
     token_lists = [u.tokens for u in utterances]
-    word_ids, trigram_ids = features.featurize(featurizer, token_lists)
+    word_ids, trigram_ids = featurize(featurizer, token_lists)
     slot_ids = [tag_vocab.encode(tags, unknown=0) for tags in tag_lists]
     intent_ids = None
     if intent_vocab is not None:
@@ -174,7 +177,7 @@ def word_dropout_rates(word_ids, vocabulary_size: int, rate: float, rare: float)
     if rare > 0:
         counts = np.bincount(np.concatenate(word_ids), minlength=vocabulary_size)
         rates += (1.0 - rate) * rare / (rare + counts[:vocabulary_size])
-    rates[: features.OTHER_INDEX + 1] = 0.0
+    rates[: OTHER_INDEX + 1] = 0.0
     return rates
 
 
@@ -191,7 +194,7 @@ def _word_dropout(rates: np.ndarray, seed: int, epoch):
         rate = tf.gather(rates, word_ids)
         # A draw in [0, 1) is never below the zero rate of padding and "Other".
         drop = tf.random.stateless_uniform(tf.shape(word_ids), seed=batch_seed) < rate
-        word_ids = tf.where(drop, features.OTHER_INDEX, word_ids)
+        word_ids = tf.where(drop, OTHER_INDEX, word_ids)
         return {**inputs, "word_ids": word_ids}, targets
 
     return apply
