@@ -94,7 +94,7 @@ def run_cli(main, argv=None) -> int:
 def _add_format_flags(parser, unset=False):
     """The readers' format and column flags; `unset`: a flag not given is left out of
     the parsed arguments (train.py: the config file's value or the default stays)."""
-    from slotkeras.config import _COLUMNS, FORMATS, field_default
+    from slotkeras.config import _COLUMNS, FORMATS, MISALIGNED_SPANS, field_default
 
     def default(name):
         return argparse.SUPPRESS if unset else field_default(name)
@@ -107,6 +107,21 @@ def _add_format_flags(parser, unset=False):
     )
     for name in _COLUMNS:
         parser.add_argument("--" + name.replace("_", "-"), default=default(name))
+    parser.add_argument(
+        "--misaligned-spans",
+        default=default("misaligned_spans"),
+        choices=MISALIGNED_SPANS,
+        help="a span of raw text that starts or ends inside a token: an error, left out "
+        f"(skip) or widened to whole tokens (expand); default: {_shown('misaligned_spans')}",
+    )
+    parser.add_argument(
+        "--text-tokenizer",
+        default=default("text_tokenizer"),
+        metavar="words|characters|RULES",
+        help="how spans' raw text becomes tokens: words (marks split off, CJK a character a "
+        "token), characters, JSON rules ('{\"keep\": [\"st.\"]}', a file of them) or a model "
+        f"folder's tokenizer (default: {_shown('text_tokenizer')})",
+    )
 
 
 def _number(convert, accept, expected):

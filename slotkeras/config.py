@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from slotkeras.data import FORMATS  # the readers' own list
+from slotkeras.data import FORMATS, MISALIGNED_SPANS  # the readers' own lists
 
 BUNDLED_TRAIN = "data/train.csv"
 BUNDLED_TEST = "data/test.csv"
@@ -45,9 +45,10 @@ def default_pair_buckets(model: str) -> int:
 
 
 def reader_options(source) -> dict:
-    """The readers' format and column options from a `TrainConfig` or from parsed
-    command-line flags (both name them alike)."""
-    return {name: getattr(source, name) for name in ("format", *_COLUMNS)}
+    """The readers' format, column and span options from a `TrainConfig` or from
+    parsed command-line flags (both name them alike)."""
+    names = ("format", *_COLUMNS, "misaligned_spans", "text_tokenizer")
+    return {name: getattr(source, name) for name in names}
 
 
 class ConfigError(ValueError):
@@ -63,13 +64,19 @@ class TrainConfig:
     valid: str | None = None  # validation file; None holds out `valid_fraction` of train
     valid_fraction: float = 0.1  # fixed share of the training file held out when no --valid
     output: str = "models/default"  # model folder to write
-    format: str = "auto"  # auto | utterance_csv | token_csv | folder | conll
+    format: str = "auto"  # auto | utterance_csv | token_csv | folder | conll, or spans over
+    # raw text: jsonl | markup | rasa | label_studio (README, "Input formats")
     text_column: str = "text"
     tags_column: str = "tags"
     intent_column: str = "intent"
     sentence_id_column: str = "sentence_id"
     token_column: str = "token"
     tag_column: str = "tag"
+    misaligned_spans: str = "error"  # a span (of jsonl, markup, rasa, label_studio) that
+    # starts or ends inside a token: error, skip (left out) or expand (widened to whole
+    # tokens); skip and expand report each such span on stderr
+    text_tokenizer: str = "words"  # how those formats' raw text becomes tokens: words
+    # (marks split off, CJK a character a token), characters, JSON rules or a model folder
     # --- word encodings ---
     encoding: str = "both"  # 1-of-N ("onehot"), letter trigrams ("hash"), or both
     lowercase: bool = True  # lowercase words before lookup and hashing
@@ -166,7 +173,7 @@ class TrainConfig:
         def is_number(value):
             return isinstance(value, (int, float)) and not isinstance(value, bool)
 
-        for name in ("train", "output", "lexicon", *_COLUMNS):
+        for name in ("train", "output", "lexicon", "text_tokenizer", *_COLUMNS):
             value = getattr(self, name)
             if not isinstance(value, str) or not value.strip():
                 raise bad(name, "a non-empty string")
@@ -189,6 +196,7 @@ class TrainConfig:
             "tag_scheme": TAG_SCHEMES,
             "strategy": STRATEGIES,
             "format": FORMATS,
+            "misaligned_spans": MISALIGNED_SPANS,
             "optimizer": OPTIMIZERS,
         }
         for name, allowed in choices.items():

@@ -1,7 +1,7 @@
 """Readers, validation and writers for slot-filling data.
 
 Every reader returns a list of `Utterance` (tokens, BIO tags, optional
-intent). Four input formats are read, all UTF-8 (a BOM and CRLF line ends are
+intent). These input formats are read, all UTF-8 (a BOM and CRLF line ends are
 accepted):
 
 - utterance CSV: one utterance per row, columns `text`, `tags`, optional
@@ -12,7 +12,13 @@ accepted):
 - a folder in the ATIS/SNIPS layout: `seq.in`, `seq.out`, optional `label`,
   one utterance per line;
 - a CoNLL file: token and tag per line, a blank line between sentences,
-  `-DOCSTART-` lines skipped.
+  `-DOCSTART-` lines skipped;
+- spans over raw text, as annotation tools export them (slotkeras.span_formats,
+  slotkeras.markup, slotkeras.rasa_yaml): `jsonl` (Doccano, spaCy, Prodigy),
+  `markup` (inline `[value](slot)` in a CSV text column or a Markdown list),
+  `rasa` (Rasa NLU YAML) and `label_studio` (its JSON export). Their text is
+  tokenized by the tokenizer's rules in Python (slotkeras.raw_text) and each
+  span tags the tokens it covers (slotkeras.span_alignment).
 
 Malformed input raises `DataError`, whose message names the file, the row or
 line, and the reason, so a command-line tool can print it as one line.
@@ -34,16 +40,45 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable
 from pathlib import Path
 
 from slotkeras.file_writing import atomic_write
+from slotkeras.markup import has_markup, read_markdown, read_markup_csv
+from slotkeras.rasa_yaml import read_rasa
+from slotkeras.span_alignment import MISALIGNED, Report
+from slotkeras.span_formats import read_jsonl, read_label_studio, text_rules
 from slotkeras.tag_schemes import iob_spans
+from slotkeras.text_files import (
+    MISSING,
+    all_or_none,
+    check_width,
+    column_indexes,
+    csv_header,
+    csv_records,
+    is_blank,
+    listing,
+    optional_cell,
+    peek_header,
+    read_text,
+    required_cell,
+    show,
+    split_lines,
+    text_lines,
+)
+from slotkeras.utterance import (
+    DataError,
+    Utterance,
+    check_tags,
+    plural,
+    tag_problem,
+    writable_problem,
+)
 
 __all__ = [
     "FORMATS",
+    "MISALIGNED_SPANS",
+    "SPAN_FORMATS",
     "SPLITS",
     "DataError",
     "Utterance",
@@ -54,90 +89,28 @@ __all__ = [
     "write_utterance_csv",
 ]
 
+# The formats of spans over raw text (slotkeras.span_formats).
+SPAN_FORMATS = ("jsonl", "markup", "rasa", "label_studio")
 # Values of the `format` argument of `read_utterances`.
-FORMATS = ("auto", "utterance_csv", "token_csv", "folder", "conll")
+FORMATS = ("auto", "utterance_csv", "token_csv", "folder", "conll", *SPAN_FORMATS)
+# What `misaligned_spans` may say (slotkeras.span_alignment).
+MISALIGNED_SPANS = MISALIGNED
+# The formats auto-detection knows by a file's suffix.
+MARKDOWN_SUFFIXES = (".md", ".markdown")
+SUFFIXES = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "label_studio",
+    ".yml": "rasa",
+    ".yaml": "rasa",
+    **dict.fromkeys(MARKDOWN_SUFFIXES, "markup"),
+}
 # Sub-folders that `read_splits` looks for, in this order.
 SPLITS = ("train", "valid", "test")
 
-# Whole cells that are a missing value written out by a spreadsheet or by
-# pandas (`str(float("nan"))`, `str(None)`, ...), not data.
-_NA_CELLS = frozenset({"nan", "NaN", "NAN", "None", "null", "NULL", "<NA>", "N/A", "n/a", "#N/A"})
 # For single tokens only the unambiguous ones: "none" or "null" can be words.
 _NA_TOKENS = frozenset({"nan", "NaN", "NAN", "<NA>"})
 _DOCSTART = "-DOCSTART-"
-_UTF8_BOM = b"\xef\xbb\xbf"
-
-
-@dataclass(frozen=True)
-class Utterance:
-    """One utterance: its tokens, one BIO tag per token, and its intent.
-
-    Args:
-        tokens: the words, a tuple of non-empty strings without whitespace.
-        tags: one tag per token (`O`, `B-<slot>`, `I-<slot>`), or `None`
-            (default) when the input has no tags (prediction input).
-        intent: the utterance's intent, or `None` (default) when the input
-            has none.
-
-    Lists are accepted and stored as tuples, so utterances compare equal and
-    are hashable.
-    """
-
-    tokens: tuple[str, ...]
-    tags: tuple[str, ...] | None = None
-    intent: str | None = None
-
-    def __post_init__(self):
-        if isinstance(self.tokens, str):
-            raise TypeError(
-                "Received an invalid value for argument `tokens`, expected a sequence of "
-                f"strings, got the string {self.tokens!r}."
-            )
-        object.__setattr__(self, "tokens", tuple(self.tokens))
-        if self.tags is not None:
-            if isinstance(self.tags, str):
-                raise TypeError(
-                    "Received an invalid value for argument `tags`, expected a sequence of "
-                    f"strings or None, got the string {self.tags!r}."
-                )
-            object.__setattr__(self, "tags", tuple(self.tags))
-            if len(self.tags) != len(self.tokens):
-                raise ValueError(
-                    "An Utterance needs one tag per token, got "
-                    f"{_count_pair(self.tokens, self.tags)}."
-                )
-
-
-class DataError(ValueError):
-    """One malformed input: names the file, the row/line and the reason.
-
-    Args:
-        path: the offending file or folder.
-        reason: what is wrong, one line.
-        row: 1-based row (CSV: the physical line where the record starts,
-            the header being line 1) or line number; `None` (default) when
-            the problem concerns the whole file.
-        unit: `"row"` (default) for CSV records, `"line"` for lines of
-            text files (folders, CoNLL, undecodable bytes).
-
-    `str(e)` is `"{path}, {unit} {row}: {reason}"`, or `"{path}: {reason}"`
-    when `row` is None.
-    """
-
-    def __init__(self, path, reason, row=None, unit="row"):
-        self.path = os.fspath(path)
-        self.reason = reason
-        self.row = row
-        self.unit = unit
-        if row is None:
-            message = f"{self.path}: {reason}"
-        else:
-            message = f"{self.path}, {unit} {row}: {reason}"
-        super().__init__(message)
-
-    def __reduce__(self):
-        return (type(self), (self.path, self.reason, self.row, self.unit))
-
 
 # --------------------------------------------------------------------------
 # Public readers
@@ -157,19 +130,24 @@ def read_utterances(
     conll_token_field=0,
     conll_tag_field=-1,
     require_tags=True,
+    misaligned_spans="error",
+    text_tokenizer="words",
+    report=None,
 ) -> list[Utterance]:
     """Reads one file or folder of utterances, validating every record.
 
     Args:
-        path: a CSV file, a CoNLL file, or a folder holding `seq.in`.
-        format: `"auto"` (default), `"utterance_csv"`, `"token_csv"`,
-            `"folder"` or `"conll"`. Auto: a folder is read as a
-            `seq.in`/`seq.out`/`label` folder; a `.csv` (or `.tsv`) file is
-            a token CSV when its header has the sentence-id and token
-            columns and either the tag column or no text column, else an
+        path: a file of any of `FORMATS`, or a folder holding `seq.in`.
+        format: `"auto"` (default) or one of `FORMATS`. Auto: a folder is read as
+            a `seq.in`/`seq.out`/`label` folder; `.jsonl` is jsonl, `.json`
+            label_studio, `.yml`/`.yaml` rasa, `.md` markup; a `.csv` (or `.tsv`)
+            file is a token CSV when its header has the sentence-id and token
+            columns and either the tag column or no text column, markup when it
+            has a text column holding `[value](slot)` and no tags column, else an
             utterance CSV; any other file is CoNLL.
         text_column, tags_column, intent_column: utterance CSV column names
-            (defaults `text`, `tags`, `intent`).
+            (defaults `text`, `tags`, `intent`); the text and intent keys of
+            jsonl records and the text key of Label Studio's `data` too.
         sentence_id_column, token_column, tag_column: token CSV column names
             (defaults `sentence_id`, `token`, `tag`); `intent_column` is the
             intent column there too.
@@ -179,24 +157,36 @@ def read_utterances(
         require_tags: when True (default) tags must be present; when False
             only the tokens are needed and `tags` is `None` where the input
             has none (tags that are present are still validated).
+        misaligned_spans: in the span formats, a span that starts or ends inside
+            a token is an error (`"error"`, default), left out (`"skip"`) or
+            widened to whole tokens (`"expand"`); either of the last two is
+            reported, one line a span.
+        text_tokenizer: how the span formats' raw text becomes tokens (see
+            `slotkeras.span_formats.text_rules`): `"words"` (default),
+            `"characters"`, JSON rules, a JSON file of them or a model folder.
+        report: a `slotkeras.span_alignment.Report` that collects the report's
+            lines; None (default) prints them on stderr once the file is read.
 
     Returns:
-        A list of `Utterance`, in file order.
+        A list of `Utterance`, in file order. Utterances read from spans over
+        raw text also hold the text and each token's offsets.
 
     Raises:
         DataError: the input is missing or malformed.
     """
+    columns = {
+        "text_column": text_column,
+        "tags_column": tags_column,
+        "intent_column": intent_column,
+        "sentence_id_column": sentence_id_column,
+        "token_column": token_column,
+        "tag_column": tag_column,
+    }
     _check_reader_arguments(
         format,
         {"conll_token_field": conll_token_field, "conll_tag_field": conll_tag_field},
-        {
-            "text_column": text_column,
-            "tags_column": tags_column,
-            "intent_column": intent_column,
-            "sentence_id_column": sentence_id_column,
-            "token_column": token_column,
-            "tag_column": tag_column,
-        },
+        columns,
+        misaligned_spans,
     )
     path = Path(path)
     if not path.exists():
@@ -210,20 +200,35 @@ def read_utterances(
 
     if format == "auto" and path.name in ("seq.in", "seq.out", "label"):
         raise DataError(path, f"is part of a seq.in/seq.out folder: pass the folder {path.parent}")
-    text = _read_text(path)
+    text = read_text(path)
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
     if format == "auto":
-        columns = (text_column, sentence_id_column, token_column, tag_column)
-        format = _detect_format(path, text, delimiter, *columns)
+        format = _detect_format(path, text, delimiter, columns)
+    if format in SPAN_FORMATS:
+        shown = Report() if report is None else report
+        spans = {
+            "rules": text_rules(text_tokenizer),
+            "misaligned": misaligned_spans,
+            "report": shown,
+        }
+        utterances = _read_spans(path, text, format, delimiter, columns, require_tags, spans)
+        if report is None:
+            shown.show()
+        return utterances
+    conll_fields = (conll_token_field, conll_tag_field)
+    return _read_tokenized(path, text, format, delimiter, columns, require_tags, conll_fields)
 
+
+def _read_tokenized(path, text, format, delimiter, columns, require_tags, conll_fields):
+    """Utterances of a file of tokens and their tags (utterance or token CSV, CoNLL)."""
     if format == "utterance_csv":
         return _read_utterance_csv(
             path,
             text,
             delimiter,
-            text_column=text_column,
-            tags_column=tags_column,
-            intent_column=intent_column,
+            text_column=columns["text_column"],
+            tags_column=columns["tags_column"],
+            intent_column=columns["intent_column"],
             require_tags=require_tags,
         )
     if format == "token_csv":
@@ -231,36 +236,73 @@ def read_utterances(
             path,
             text,
             delimiter,
-            sentence_id_column=sentence_id_column,
-            token_column=token_column,
-            tag_column=tag_column,
-            intent_column=intent_column,
+            sentence_id_column=columns["sentence_id_column"],
+            token_column=columns["token_column"],
+            tag_column=columns["tag_column"],
+            intent_column=columns["intent_column"],
             require_tags=require_tags,
         )
     return _read_conll(
         path,
         text,
-        token_field=conll_token_field,
-        tag_field=conll_tag_field,
+        token_field=conll_fields[0],
+        tag_field=conll_fields[1],
         require_tags=require_tags,
     )
 
 
-def _detect_format(
-    path, text, delimiter, text_column, sentence_id_column, token_column, tag_column
-):
-    """The format of a file given as "auto": CSV/TSV by suffix, token CSV by its
-    header (a sentence id and a token column, and a tag column or no text column),
-    CoNLL otherwise."""
-    if path.suffix.lower() not in (".csv", ".tsv"):
-        return "conll"
-    header = _peek_header(text, delimiter)
-    is_token_csv = (
-        sentence_id_column in header
-        and token_column in header
-        and (tag_column in header or text_column not in header)
+def _read_spans(path, text, format, delimiter, columns, require_tags, options):
+    """Utterances of a file of spans over raw text (`options`: how they are aligned)."""
+    text_column, intent_column = columns["text_column"], columns["intent_column"]
+    if format == "jsonl":
+        return read_jsonl(
+            path,
+            text,
+            text_column=text_column,
+            intent_column=intent_column,
+            require_tags=require_tags,
+            **options,
+        )
+    if format == "label_studio":
+        return read_label_studio(
+            path, text, text_column=text_column, require_tags=require_tags, **options
+        )
+    if format == "rasa":
+        return read_rasa(path, text, **options)
+    if path.suffix.lower() in MARKDOWN_SUFFIXES:
+        return read_markdown(path, text, **options)
+    return read_markup_csv(
+        path, text, delimiter, text_column=text_column, intent_column=intent_column, **options
     )
-    return "token_csv" if is_token_csv else "utterance_csv"
+
+
+def _detect_format(path, text, delimiter, columns):
+    """The format of a file given as "auto": by suffix; for a CSV/TSV, token CSV by
+    its header (a sentence id and a token column, and a tag column or no text
+    column), markup by a text column holding marks and no tags column; CoNLL
+    otherwise."""
+    suffix = path.suffix.lower()
+    if suffix in SUFFIXES:
+        return SUFFIXES[suffix]
+    if suffix not in (".csv", ".tsv"):
+        return "conll"
+    header = peek_header(text, delimiter)
+    is_token_csv = (
+        columns["sentence_id_column"] in header
+        and columns["token_column"] in header
+        and (columns["tag_column"] in header or columns["text_column"] not in header)
+    )
+    if is_token_csv:
+        return "token_csv"
+    if columns["text_column"] in header and columns["tags_column"] not in header:
+        index = header.index(columns["text_column"])
+        try:
+            for _, row in csv_records(path, text, delimiter):
+                if len(row) > index and has_markup(row[index]):
+                    return "markup"
+        except DataError:
+            pass  # the reader reports it
+    return "utterance_csv"
 
 
 def read_splits(folder, **options) -> dict[str, list[Utterance]]:
@@ -286,7 +328,7 @@ def read_splits(folder, **options) -> dict[str, list[Utterance]]:
     if not folder.is_dir():
         raise DataError(folder, "is a file, expected a folder holding train/, valid/, test/")
     if not (folder / "train").exists():
-        raise DataError(folder, f"no train/ in this folder (found: {_listing(folder)})")
+        raise DataError(folder, f"no train/ in this folder (found: {listing(folder)})")
     splits = {}
     for name in SPLITS:
         split = folder / name
@@ -339,7 +381,7 @@ def write_utterance_csv(utterances: Iterable[Utterance], path) -> None:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["text", "tags", "intent"] if with_intent else ["text", "tags"])
     for index, utterance in enumerate(utterances):
-        problem = _writable_problem(utterance)
+        problem = writable_problem(utterance)
         if problem:
             raise ValueError(f"Utterance {index} cannot be written: {problem}.")
         row = [" ".join(utterance.tokens), " ".join(utterance.tags or ())]
@@ -376,30 +418,30 @@ def convert(src, dst, **options) -> int:
 def _read_utterance_csv(
     path, text, delimiter, *, text_column, tags_column, intent_column, require_tags
 ):
-    rows = _csv_records(path, text, delimiter)
-    header_line, header = _csv_header(path, rows)
+    rows = csv_records(path, text, delimiter)
+    header_line, header = csv_header(path, rows)
     needed = [text_column, tags_column] if require_tags else [text_column]
-    columns = _column_indexes(path, header, header_line, needed, [tags_column, intent_column])
+    columns = column_indexes(path, header, header_line, needed, [tags_column, intent_column])
     text_index = columns[text_column]
     tags_index = columns.get(tags_column)
     intent_index = columns.get(intent_column)
 
     lines, token_rows, tag_rows, intents = [], [], [], []
     for line, row in rows:
-        if _is_blank(row):
+        if is_blank(row):
             continue
-        _check_width(path, row, header, line)
-        tokens = tuple(_required_cell(path, row[text_index], text_column, line).split())
+        check_width(path, row, header, line)
+        tokens = tuple(required_cell(path, row[text_index], text_column, line).split())
 
         tags = None
         if tags_index is not None:
-            tags = _optional_cell(path, row[tags_index], tags_column, line, "row", require_tags)
-            if tags is not _MISSING:
+            tags = optional_cell(path, row[tags_index], tags_column, line, "row", require_tags)
+            if tags is not MISSING:
                 tags = tuple(tags.split())
-                _check_tags(path, tokens, tags, line, "row")
+                check_tags(path, tokens, tags, line, "row")
         intent = None
         if intent_index is not None:
-            intent = _optional_cell(path, row[intent_index], intent_column, line, "row", False)
+            intent = optional_cell(path, row[intent_index], intent_column, line, "row", False)
 
         lines.append(line)
         token_rows.append(tokens)
@@ -408,18 +450,22 @@ def _read_utterance_csv(
 
     if not lines:
         raise DataError(path, "no data rows (header only)")
-    tag_rows = _all_or_none(path, tag_rows, lines, "row", f"empty {tags_column}", "tags")
-    intents = _all_or_none(path, intents, lines, "row", f"empty {intent_column}", "an intent")
+    tag_rows = all_or_none(path, tag_rows, lines, "row", f"empty {tags_column}", "tags")
+    intents = all_or_none(path, intents, lines, "row", f"empty {intent_column}", "an intent")
     return [Utterance(*fields) for fields in zip(token_rows, tag_rows, intents, strict=True)]
 
 
-def _check_reader_arguments(format, fields: dict, columns: dict) -> None:
+def _check_reader_arguments(format, fields: dict, columns: dict, misaligned_spans) -> None:
     """The reader's own arguments (not the data): named, with the value, when wrong."""
-    if format not in FORMATS:
-        raise ValueError(
-            "Received an invalid value for argument `format`, expected one of "
-            f"{', '.join(FORMATS)}, got {format!r}."
-        )
+    for name, value, allowed in (
+        ("format", format, FORMATS),
+        ("misaligned_spans", misaligned_spans, MISALIGNED_SPANS),
+    ):
+        if value not in allowed:
+            raise ValueError(
+                f"Received an invalid value for argument `{name}`, expected one of "
+                f"{', '.join(allowed)}, got {value!r}."
+            )
     for name, value in fields.items():
         if not isinstance(value, int) or isinstance(value, bool):
             raise ValueError(
@@ -434,16 +480,6 @@ def _check_reader_arguments(format, fields: dict, columns: dict) -> None:
             )
 
 
-def _required_cell(path, cell: str, column: str, line: int, missing=_NA_CELLS) -> str:
-    """A cell that must hold a value: stripped, neither empty nor in `missing`."""
-    cell = cell.strip()
-    if cell == "":
-        raise DataError(path, f"empty {column}", row=line)
-    if cell in missing:
-        raise DataError(path, f"missing value {cell!r} in column '{column}'", row=line)
-    return cell
-
-
 def _read_token_csv(
     path,
     text,
@@ -455,12 +491,12 @@ def _read_token_csv(
     intent_column,
     require_tags,
 ):
-    rows = _csv_records(path, text, delimiter)
-    header_line, header = _csv_header(path, rows)
+    rows = csv_records(path, text, delimiter)
+    header_line, header = csv_header(path, rows)
     needed = [sentence_id_column, token_column]
     if require_tags:
         needed.append(tag_column)
-    columns = _column_indexes(path, header, header_line, needed, [tag_column, intent_column])
+    columns = column_indexes(path, header, header_line, needed, [tag_column, intent_column])
     id_index = columns[sentence_id_column]
     token_index = columns[token_column]
     tag_index = columns.get(tag_column)
@@ -470,24 +506,24 @@ def _read_token_csv(
     started = {}  # sentence id -> first line
     tag_values, tag_lines = [], []
     for line, row in rows:
-        if _is_blank(row):
+        if is_blank(row):
             continue
-        _check_width(path, row, header, line)
-        sentence_id = _required_cell(path, row[id_index], sentence_id_column, line)
-        token = _required_cell(path, row[token_index], token_column, line, _NA_TOKENS)
+        check_width(path, row, header, line)
+        sentence_id = required_cell(path, row[id_index], sentence_id_column, line)
+        token = required_cell(path, row[token_index], token_column, line, _NA_TOKENS)
         if len(token.split()) > 1:
             raise DataError(path, f"{token_column} {token!r} contains whitespace", row=line)
 
         tag = None
         if tag_index is not None:
-            tag = _optional_cell(path, row[tag_index], tag_column, line, "row", require_tags)
-            if tag is not _MISSING:
-                problem = _tag_problem(tag)
+            tag = optional_cell(path, row[tag_index], tag_column, line, "row", require_tags)
+            if tag is not MISSING:
+                problem = tag_problem(tag)
                 if problem:
                     raise DataError(path, problem, row=line)
         intent = None
         if intent_index is not None:
-            intent = _optional_cell(path, row[intent_index], intent_column, line, "row", False)
+            intent = optional_cell(path, row[intent_index], intent_column, line, "row", False)
 
         current = sentences[-1] if sentences else None
         if current is None or current[1] != sentence_id:
@@ -505,7 +541,7 @@ def _read_token_csv(
         elif intent != current[4]:
             raise DataError(
                 path,
-                f"{_show(intent, intent_column)} differs from {_show(current[4], intent_column)} "
+                f"{show(intent, intent_column)} differs from {show(current[4], intent_column)} "
                 f"on row {current[5]} of {sentence_id_column} {sentence_id!r}",
                 row=line,
             )
@@ -516,15 +552,15 @@ def _read_token_csv(
 
     if not sentences:
         raise DataError(path, "no data rows (header only)")
-    _all_or_none(path, tag_values, tag_lines, "row", f"empty {tag_column}", "a tag")
+    all_or_none(path, tag_values, tag_lines, "row", f"empty {tag_column}", "a tag")
     lines = [sentence[0] for sentence in sentences]
-    intents = _all_or_none(
+    intents = all_or_none(
         path, [s[4] for s in sentences], lines, "row", f"empty {intent_column}", "an intent"
     )
     return [
         Utterance(
             tuple(tokens),
-            None if tag_index is None or tags[0] is _MISSING else tuple(tags),
+            None if tag_index is None or tags[0] is MISSING else tuple(tags),
             intent,
         )
         for (_, _, tokens, tags, _, _), intent in zip(sentences, intents, strict=True)
@@ -539,15 +575,15 @@ def _read_folder(folder, *, require_tags):
         hint = ""
         if (folder / "train").is_dir():
             hint = "; it holds train/, read it with read_splits"
-        raise DataError(folder, f"no seq.in in this folder (found: {_listing(folder)}){hint}")
+        raise DataError(folder, f"no seq.in in this folder (found: {listing(folder)}){hint}")
     if require_tags and not seq_out.exists():
-        raise DataError(folder, f"no seq.out in this folder (found: {_listing(folder)})")
+        raise DataError(folder, f"no seq.out in this folder (found: {listing(folder)})")
 
-    texts = _text_lines(seq_in)
+    texts = text_lines(seq_in)
     if not texts:
         raise DataError(seq_in, "empty file")
-    tag_lines = _text_lines(seq_out) if seq_out.exists() else None
-    labels = _text_lines(label) if label.exists() else None
+    tag_lines = text_lines(seq_out) if seq_out.exists() else None
+    labels = text_lines(label) if label.exists() else None
     for other, other_lines in ((seq_out, tag_lines), (label, labels)):
         if other_lines is None or len(other_lines) == len(texts):
             continue
@@ -555,7 +591,7 @@ def _read_folder(folder, *, require_tags):
         counts = {seq_in: len(texts), other: len(other_lines)}
         raise DataError(
             longer,
-            f"{longer.name} has {_plural(counts[longer], 'line')} but {shorter.name} has "
+            f"{longer.name} has {plural(counts[longer], 'line')} but {shorter.name} has "
             f"{counts[shorter]}",
             row=min(counts.values()) + 1,
             unit="line",
@@ -570,7 +606,7 @@ def _read_folder(folder, *, require_tags):
         tags = None
         if tag_lines is not None:
             tags = tuple(tag_lines[index].split())
-            _check_tags(seq_out, tokens, tags, number, "line")
+            check_tags(seq_out, tokens, tags, number, "line")
         intent = None
         if labels is not None:
             intent = labels[index].strip()
@@ -594,7 +630,7 @@ def _read_conll(path, text, *, token_field, tag_field, require_tags):
             tokens.clear()
             tags.clear()
 
-    for number, line in enumerate(_split_lines(text), start=1):
+    for number, line in enumerate(split_lines(text), start=1):
         fields = line.split()
         if not fields or fields[0] == _DOCSTART:
             close()
@@ -603,7 +639,7 @@ def _read_conll(path, text, *, token_field, tag_field, require_tags):
         if token_index is None:
             raise DataError(
                 path,
-                f"{_plural(len(fields), 'field')}, no field {token_field} for the token",
+                f"{plural(len(fields), 'field')}, no field {token_field} for the token",
                 row=number,
                 unit="line",
             )
@@ -612,7 +648,7 @@ def _read_conll(path, text, *, token_field, tag_field, require_tags):
         if require_tags and not line_has_tag:
             raise DataError(
                 path,
-                f"{_plural(len(fields), 'field')}, expected a token and a tag "
+                f"{plural(len(fields), 'field')}, expected a token and a tag "
                 f"(tag field {tag_field})",
                 row=number,
                 unit="line",
@@ -627,7 +663,7 @@ def _read_conll(path, text, *, token_field, tag_field, require_tags):
             )
             raise DataError(path, reason, row=number, unit="line")
         if line_has_tag:
-            problem = _tag_problem(fields[tag_index])
+            problem = tag_problem(fields[tag_index])
             if problem:
                 raise DataError(path, problem, row=number, unit="line")
             tags.append(fields[tag_index])
@@ -643,190 +679,6 @@ def _read_conll(path, text, *, token_field, tag_field, require_tags):
 # --------------------------------------------------------------------------
 
 
-class _Missing:
-    """Marks an empty optional cell until the whole file is seen."""
-
-    def __repr__(self):
-        return "<missing>"
-
-
-_MISSING = _Missing()
-
-
-def _read_text(path: Path) -> str:
-    """The file decoded as UTF-8 (a BOM dropped), or a DataError."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise DataError(path, "no such file") from None
-    except IsADirectoryError:
-        raise DataError(path, "is a folder, expected a file") from None
-    except PermissionError:
-        raise DataError(path, "permission denied") from None
-    except OSError as error:
-        raise DataError(path, f"cannot read it: {error.strerror or error}") from None
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise DataError(path, "UTF-16 text, expected UTF-8 (save it as UTF-8)")
-    if data.startswith(b"PK\x03\x04"):
-        raise DataError(
-            path, "binary file, not text (a zip archive: an Excel workbook? save it as CSV UTF-8)"
-        )
-    if b"\0" in data:
-        raise DataError(path, "binary file, not text")
-    if data.startswith(_UTF8_BOM):
-        data = data[len(_UTF8_BOM) :]
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        before = data[: error.start]
-        line = before.count(b"\n") + before.count(b"\r") - before.count(b"\r\n") + 1
-        column = len(before) - max(before.rfind(b"\n"), before.rfind(b"\r"))
-        raise DataError(
-            path,
-            f"not valid UTF-8 (byte 0x{data[error.start]:02x} at byte {column} of the line)",
-            row=line,
-            unit="line",
-        ) from None
-
-
-def _split_lines(text: str) -> list[str]:
-    """Lines split at \\n, \\r\\n or \\r (as the csv module does), no final empty line."""
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return lines
-
-
-def _text_lines(path: Path) -> list[str]:
-    """The lines of a seq.in / seq.out / label file, trailing blank lines dropped."""
-    if path.is_dir():
-        raise DataError(path, "is a folder, expected a file")
-    lines = _split_lines(_read_text(path))
-    while lines and not lines[-1].strip():
-        lines.pop()
-    return lines
-
-
-def _csv_records(path, text, delimiter) -> Iterator[tuple[int, list[str]]]:
-    """(line where the record starts, fields) for each CSV record."""
-    if text.strip() == "":
-        raise DataError(path, "empty file")
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-    start = 1
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as error:
-            raise DataError(path, f"CSV quoting error: {error}", row=start) from None
-        yield start, row
-        start = reader.line_num + 1
-
-
-def _csv_header(path, rows) -> tuple[int, list[str]]:
-    for line, row in rows:
-        if not _is_blank(row):
-            return line, [name.strip() for name in row]
-    raise DataError(path, "empty file")
-
-
-def _peek_header(text, delimiter) -> list[str]:
-    """The header names, or [] when the header cannot be parsed (the reader reports it)."""
-    try:
-        return _csv_header("", _csv_records("", text, delimiter))[1]
-    except DataError:
-        return []
-
-
-def _column_indexes(path, header, line, needed, optional) -> dict[str, int]:
-    """Column name -> index for the needed (checked) and optional columns."""
-    found = ", ".join(repr(name) for name in header) or "none"
-    indexes = {}
-    for name in dict.fromkeys([*needed, *optional]):
-        positions = [i for i, column in enumerate(header) if column == name]
-        if len(positions) > 1:
-            raise DataError(path, f"column '{name}' appears {len(positions)} times", row=line)
-        if positions:
-            indexes[name] = positions[0]
-        elif name in needed:
-            raise DataError(path, f"missing column '{name}' (columns found: {found})", row=line)
-    return indexes
-
-
-def _check_width(path, row, header, line):
-    if len(row) != len(header):
-        raise DataError(
-            path,
-            f"{_plural(len(row), 'field')} but the header has {_plural(len(header), 'column')}"
-            + (" (an unquoted delimiter in a cell?)" if len(row) > len(header) else ""),
-            row=line,
-        )
-
-
-def _is_blank(row) -> bool:
-    return not any(cell.strip() for cell in row)
-
-
-def _optional_cell(path, cell, column, line, unit, required):
-    """The stripped cell; if it is empty or NaN-like, _MISSING, or a DataError if required."""
-    value = cell.strip()
-    if value and value not in _NA_CELLS:
-        return value
-    if not required:
-        return _MISSING
-    reason = f"empty {column}" if not value else f"missing value {value!r} in column '{column}'"
-    raise DataError(path, reason, row=line, unit=unit)
-
-
-def _all_or_none(path, values, lines, unit, reason, what):
-    """Replaces _MISSING by None when all values are missing; else a missing one is an error."""
-    missing = [i for i, value in enumerate(values) if value is _MISSING]
-    if not missing:
-        return values
-    if len(missing) == len(values):
-        return [None] * len(values)
-    first = missing[0]
-    raise DataError(path, f"{reason}, but other {unit}s have {what}", row=lines[first], unit=unit)
-
-
-def _check_tags(path, tokens, tags, line, unit):
-    if len(tags) != len(tokens):
-        raise DataError(path, _count_pair(tokens, tags), row=line, unit=unit)
-    for position, tag in enumerate(tags, start=1):
-        problem = _tag_problem(tag)
-        if problem:
-            raise DataError(path, f"{problem}, tag {position} of {len(tags)}", line, unit)
-
-
-def _tag_problem(tag) -> str | None:
-    if tag == "O" or (len(tag) > 2 and tag[:2] in ("B-", "I-") and tag.split() == [tag]):
-        return None
-    return f"invalid tag {tag!r} (expected O, B-<slot> or I-<slot>)"
-
-
-def _writable_problem(utterance: Utterance) -> str | None:
-    if not utterance.tokens:
-        return "no tokens"
-    for token in utterance.tokens:
-        if not isinstance(token, str) or token == "" or token.split() != [token]:
-            return f"token {token!r} is empty, not a string or holds whitespace"
-    for tag in utterance.tags or ():
-        problem = _tag_problem(tag) if isinstance(tag, str) else f"tag {tag!r} is not a string"
-        if problem:
-            return problem
-    intent = utterance.intent
-    if intent is not None and (
-        not isinstance(intent, str)
-        or intent != intent.strip()
-        or intent in _NA_CELLS
-        or any(character in intent for character in "\r\n")
-        or intent == ""
-    ):
-        return f"intent {intent!r} would not read back (empty, NaN-like or edge whitespace)"
-    return None
-
-
 def _atomic_write(path: Path, text: str) -> None:
     if path.is_dir():
         raise DataError(path, "is a folder, expected a file to write")
@@ -836,20 +688,3 @@ def _atomic_write(path: Path, text: str) -> None:
 def _field_index(fields, index) -> int | None:
     position = index if index >= 0 else len(fields) + index
     return position if 0 <= position < len(fields) else None
-
-
-def _listing(folder: Path) -> str:
-    names = sorted(entry.name + ("/" if entry.is_dir() else "") for entry in folder.iterdir())
-    return ", ".join(names) or "nothing"
-
-
-def _show(value, column) -> str:
-    return f"empty {column}" if value is _MISSING else f"{column} {value!r}"
-
-
-def _plural(count, noun) -> str:
-    return f"{count} {noun}" + ("" if count == 1 else "s")
-
-
-def _count_pair(tokens: Sequence, tags: Sequence) -> str:
-    return f"{_plural(len(tokens), 'token')} but {_plural(len(tags), 'tag')}"

@@ -29,46 +29,28 @@ from dataclasses import dataclass, field
 import numpy as np
 import tensorflow as tf
 
-# What `str.isspace()` is true for: the readers split training text with `str.split()`.
-WHITESPACE = tuple(c for c in range(0x3001) if chr(c).isspace())
-# CJK scripts written without spaces; each character is one token in such corpora.
-CJK_RANGES = (
-    (0x3040, 0x30FF),  # Hiragana, Katakana
-    (0x3400, 0x4DBF),  # CJK Unified Ideographs Extension A
-    (0x4E00, 0x9FFF),  # CJK Unified Ideographs
-    (0xAC00, 0xD7AF),  # Hangul syllables
-    (0xF900, 0xFAFF),  # CJK Compatibility Ideographs
+# The character classes and choices are stated once, in slotkeras.raw_text, which
+# applies the same rules in plain Python for the readers of raw text.
+from slotkeras.raw_text import (
+    CJK_PUNCTUATION_RANGES,
+    CJK_RANGES,
+    MARKS,
+    PEELS,
+    SUPPLEMENTARY_CJK,
+    TextRules,
+    has_edge_mark,
+    is_cjk,
+    raw_whitespace,
 )
-SUPPLEMENTARY_CJK = (0x20000, 0x3FFFF)  # Supplementary Ideographic Planes
-# Punctuation of CJK text: a token of its own wherever CJK characters are.
-CJK_PUNCTUATION_RANGES = (
-    (0x3000, 0x303F),  # CJK symbols and punctuation (U+3000, a space, stays a space)
-    (0xFF01, 0xFF0F),  # full-width ! " # $ % & ' ( ) * + , - . /
-    (0xFF1A, 0xFF20),  # full-width : ; < = > ? @
-    (0xFF3B, 0xFF40),  # full-width [ \ ] ^ _ `
-    (0xFF5B, 0xFF65),  # full-width { | } ~ and half-width CJK punctuation
-)
-# Marks that close or open a word: split off its edges unless the lexicon has the word.
-MARKS = "?!.,;:\"'()[]{}«»“”‘’„‚‹›¿¡…？！。，、；：（）［］｛｝「」『』【】〈〉《》"
-# Share of single-character training tokens above which a corpus is character-level.
-CHARACTER_LEVEL = 0.95
+
+# What `str.isspace()` is true for (code points): the readers split with `str.split()`.
+WHITESPACE = raw_whitespace()
 # Bits of `_class_table`: the classes of the code points below `BMP_END`.
 SPACE, MARK, SOLO = 1, 2, 4
 BMP_END = 0x10000
 # What the decoder puts for invalid UTF-8: a surrogate, which valid UTF-8 cannot hold.
 INVALID = 0xD800
-# Edge marks tried, fewest first, as the ones that belong to a lexicon word
-# ("St.?" -> "St." "?"): (leading, trailing) counts peeled before the lookup.
-PEELS = ((0, 0), (0, 1), (1, 0), (1, 1), (0, 2), (2, 0), (1, 2), (2, 1), (2, 2), (0, 3))
-
-
-def is_cjk(char: str) -> bool:
-    code = ord(char)
-    return any(lo <= code <= hi for lo, hi in (*CJK_RANGES, SUPPLEMENTARY_CJK))
-
-
-def has_edge_mark(token: str) -> bool:
-    return len(token) > 1 and (token[0] in MARKS or token[-1] in MARKS)
+__all__ = ["CJK_RANGES", "MARKS", "PEELS", "Tokenizer", "has_edge_mark", "is_cjk"]
 
 
 @dataclass(frozen=True)
@@ -102,15 +84,12 @@ class Tokenizer:
     def fit(cls, token_lists: Iterable[Sequence[str]]) -> Tokenizer:
         """The choices that reproduce these training tokens."""
         tokens = [token for tokens in token_lists for token in tokens]
-        single = sum(len(token) == 1 for token in tokens)
-        characters = bool(tokens) and single >= CHARACTER_LEVEL * len(tokens)
-        cjk = [token for token in tokens if any(is_cjk(char) for char in token)]
-        cjk_single = sum(len(token) == 1 for token in cjk)
-        cjk_characters = characters or (bool(cjk) and cjk_single >= CHARACTER_LEVEL * len(cjk))
+        rules = TextRules.fit([tokens])
+        # The kept words lower-cased as the graph lower-cases the text it looks up.
         marked = sorted({token for token in tokens if has_edge_mark(token)})
-        keep = _lower(marked) if marked and not characters else []
+        keep = _lower(marked) if marked and not rules.characters else []
         marks = sorted({token for token in tokens if all(char in MARKS for char in token)})
-        return cls(characters, cjk_characters, tuple(sorted(set(keep))), tuple(marks))
+        return cls(rules.characters, rules.cjk_characters, tuple(sorted(set(keep))), tuple(marks))
 
     def get_config(self) -> dict:
         return {
