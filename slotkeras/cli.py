@@ -508,15 +508,25 @@ def predict_main(argv=None, prog: str = "slotkeras predict") -> int:
 
 
 def convert_main(argv=None, prog: str = "slotkeras convert") -> int:
-    p = Parser(prog=prog, description="Convert any supported format to utterance CSV.")
+    from slotkeras.corpus_writers import OUTPUT_FORMATS
+
+    p = Parser(prog=prog, description="Convert annotated data from any format to any other.")
     p.add_argument("source")
     p.add_argument("destination")
     _add_format_flags(p)
+    p.add_argument(
+        "--output-format",
+        default="auto",
+        choices=("auto", *OUTPUT_FORMATS),
+        help="format to write (default: auto, from the destination's suffix: .csv, .jsonl, "
+        ".json Label Studio, .yml Rasa, .md markup, .conll; none: a seq.in folder)",
+    )
     args = p.parse_args(argv)
     from slotkeras import data
     from slotkeras.config import reader_options
 
-    count = data.convert(args.source, args.destination, **reader_options(args))
+    options = reader_options(args)
+    count = data.convert(args.source, args.destination, output_format=args.output_format, **options)
     print(f"wrote {count} utterances to {args.destination}")
     return 0
 

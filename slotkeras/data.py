@@ -12,7 +12,7 @@ accepted):
 - a folder in the ATIS/SNIPS layout: `seq.in`, `seq.out`, optional `label`,
   one utterance per line;
 - a CoNLL file: token and tag per line, a blank line between sentences,
-  `-DOCSTART-` lines skipped;
+  `-DOCSTART-` lines skipped, a `# intent = NAME` line above a sentence its intent;
 - spans over raw text, as annotation tools export them (slotkeras.span_formats,
   slotkeras.markup, slotkeras.rasa_yaml): `jsonl` (Doccano, spaCy, Prodigy),
   `markup` (inline `[value](slot)` in a CSV text column or a Markdown list),
@@ -38,12 +38,12 @@ Example:
 
 from __future__ import annotations
 
-import csv
-import io
+import dataclasses
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from slotkeras.file_writing import atomic_write
+from slotkeras.corpus_writers import write_utterances
 from slotkeras.markup import has_markup, read_markdown, read_markup_csv
 from slotkeras.rasa_yaml import read_rasa
 from slotkeras.span_alignment import MISALIGNED, Report
@@ -67,12 +67,12 @@ from slotkeras.text_files import (
     text_lines,
 )
 from slotkeras.utterance import (
+    NA_TOKENS,
     DataError,
     Utterance,
     check_tags,
     plural,
     tag_problem,
-    writable_problem,
 )
 
 __all__ = [
@@ -108,9 +108,9 @@ SUFFIXES = {
 # Sub-folders that `read_splits` looks for, in this order.
 SPLITS = ("train", "valid", "test")
 
-# For single tokens only the unambiguous ones: "none" or "null" can be words.
-_NA_TOKENS = frozenset({"nan", "NaN", "NAN", "<NA>"})
 _DOCSTART = "-DOCSTART-"
+# A sentence's intent in CoNLL: a `# intent = NAME` line above it (as CoNLL-U comments).
+_CONLL_INTENT = re.compile(r"#\s*intent\s*=\s*(\S(?:.*\S)?)\s*$")
 
 # --------------------------------------------------------------------------
 # Public readers
@@ -361,52 +361,40 @@ def write_utterance_csv(utterances: Iterable[Utterance], path) -> None:
             equal (an empty or whitespace-holding token, an invalid tag,
             tags or intents on only some utterances).
     """
-    utterances = list(utterances)
-    for index, utterance in enumerate(utterances):
-        if not isinstance(utterance, Utterance):
-            raise ValueError(
-                "Received an invalid value for argument `utterances`, expected Utterance "
-                f"objects, got {type(utterance).__name__} at index {index}."
-            )
-    with_tags = sum(u.tags is not None for u in utterances)
-    with_intent = sum(u.intent is not None for u in utterances)
-    if 0 < with_tags < len(utterances):
-        index = next(i for i, u in enumerate(utterances) if u.tags is None)
-        raise ValueError(f"Utterance {index} has no tags but {with_tags} others have tags.")
-    if 0 < with_intent < len(utterances):
-        index = next(i for i, u in enumerate(utterances) if u.intent is None)
-        raise ValueError(f"Utterance {index} has no intent but {with_intent} others have one.")
-
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["text", "tags", "intent"] if with_intent else ["text", "tags"])
-    for index, utterance in enumerate(utterances):
-        problem = writable_problem(utterance)
-        if problem:
-            raise ValueError(f"Utterance {index} cannot be written: {problem}.")
-        row = [" ".join(utterance.tokens), " ".join(utterance.tags or ())]
-        if with_intent:
-            row.append(utterance.intent)
-        writer.writerow(row)
-    _atomic_write(Path(path), buffer.getvalue())
+    write_utterances(utterances, path, "utterance_csv")
 
 
-def convert(src, dst, **options) -> int:
-    """Reads utterances in any format and writes them as an utterance CSV.
+def convert(src, dst, *, output_format="auto", report=None, **options) -> int:
+    """Reads utterances in any format and writes them in any other.
 
     `src` is read and validated completely before anything is written; `dst`
     is written atomically, so on any error it is left as it was.
 
     Args:
         src: the input file or folder.
-        dst: the utterance CSV to write.
+        dst: the file (or folder) to write.
+        output_format: one of `slotkeras.corpus_writers.OUTPUT_FORMATS`, or
+            `"auto"` (default): from `dst`'s suffix (`.csv` an utterance CSV,
+            `.jsonl`, `.json` Label Studio, `.yml` Rasa, `.md` markup, `.conll`,
+            none a seq.in folder).
+        report: a `Report` for the lines the reading and the writing report;
+            None (default) prints them on stderr.
         **options: passed to `read_utterances`.
 
     Returns:
         The number of utterances written.
     """
-    utterances = read_utterances(src, **options)
-    write_utterance_csv(utterances, dst)
+    shown = Report() if report is None else report
+    utterances = read_utterances(src, report=shown, **options)
+    rules = text_rules(options.get("text_tokenizer", "words"))
+    try:
+        write_utterances(utterances, dst, output_format, rules=rules, report=shown)
+    except ValueError as error:
+        if isinstance(error, DataError):
+            raise
+        raise DataError(dst, str(error)) from None
+    if report is None:
+        shown.show()
     return len(utterances)
 
 
@@ -510,7 +498,7 @@ def _read_token_csv(
             continue
         check_width(path, row, header, line)
         sentence_id = required_cell(path, row[id_index], sentence_id_column, line)
-        token = required_cell(path, row[token_index], token_column, line, _NA_TOKENS)
+        token = required_cell(path, row[token_index], token_column, line, NA_TOKENS)
         if len(token.split()) > 1:
             raise DataError(path, f"{token_column} {token!r} contains whitespace", row=line)
 
@@ -619,19 +607,28 @@ def _read_folder(folder, *, require_tags):
 def _read_conll(path, text, *, token_field, tag_field, require_tags):
     if text.strip() == "":
         raise DataError(path, "empty file")
-    utterances = []
+    utterances, intents, lines = [], [], []
     tokens, tags = [], []
     has_tags = None  # decided by the first token line
     first_line = None
+    intent = [MISSING, None]  # the intent of the next sentence, and its line
 
     def close():
         if tokens:
             utterances.append(Utterance(tuple(tokens), tuple(tags) if has_tags else None))
+            intents.append(intent[0])
+            lines.append(intent[1] or number)
             tokens.clear()
             tags.clear()
+            intent[:] = [MISSING, None]
 
     for number, line in enumerate(split_lines(text), start=1):
         fields = line.split()
+        named = _CONLL_INTENT.match(line)
+        if named:
+            close()
+            intent[:] = [named.group(1), number]
+            continue
         if not fields or fields[0] == _DOCSTART:
             close()
             continue
@@ -671,18 +668,13 @@ def _read_conll(path, text, *, token_field, tag_field, require_tags):
     close()
     if not utterances:
         raise DataError(path, "no sentences (only -DOCSTART- lines)")
-    return utterances
+    intents = all_or_none(path, intents, lines, "line", "no '# intent = NAME'", "one")
+    return [dataclasses.replace(u, intent=i) for u, i in zip(utterances, intents, strict=True)]
 
 
 # --------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    if path.is_dir():
-        raise DataError(path, "is a folder, expected a file to write")
-    atomic_write(path, text)
 
 
 def _field_index(fields, index) -> int | None:

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 # Whole cells that are a missing value written out by a spreadsheet or by
 # pandas (`str(float("nan"))`, `str(None)`, ...), not data.
 NA_CELLS = frozenset({"nan", "NaN", "NAN", "None", "null", "NULL", "<NA>", "N/A", "n/a", "#N/A"})
+# For single tokens only the unambiguous ones: "none" or "null" can be words.
+NA_TOKENS = frozenset({"nan", "NaN", "NAN", "<NA>"})
 
 
 @dataclass(frozen=True)

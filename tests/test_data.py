@@ -618,8 +618,8 @@ def test_intent_column_only_when_some_intent(tmp_path):
 @pytest.mark.parametrize(
     "utterances, message",
     [
-        ([Utterance(("a",), ("O",)), Utterance(("b",))], "Utterance 1 has no tags"),
-        ([Utterance(("a",), ("O",), "x"), Utterance(("b",), ("O",))], "Utterance 1 has no intent"),
+        ([Utterance(("a",), ("O",)), Utterance(("b",))], "utterance 2 has no tags"),
+        ([Utterance(("a",), ("O",), "x"), Utterance(("b",), ("O",))], "utterance 2 has no intent"),
         ([Utterance(("a b",), ("O",))], "holds whitespace"),
         ([Utterance(("",), ("O",))], "holds whitespace"),
         ([Utterance((), ())], "no tokens"),
@@ -678,9 +678,14 @@ def test_convert_onto_its_own_source(tmp_path):
     assert read_utterances(path) == EXPECTED
 
 
-def test_convert_into_a_folder_fails(tmp_path):
+def test_convert_into_a_folder_writes_a_seq_folder_only_where_there_is_one(tmp_path):
+    assert convert(READERS / "utterances.csv", tmp_path / "new") == 3
+    assert read_utterances(tmp_path / "new") == EXPECTED
+    write(tmp_path / "other" / "notes.txt", "mine")
+    with pytest.raises(DataError, match="holds other files and no seq.in"):
+        convert(READERS / "utterances.csv", tmp_path / "other")
     with pytest.raises(DataError, match="is a folder"):
-        convert(READERS / "utterances.csv", tmp_path)
+        convert(READERS / "utterances.csv", tmp_path / "other", output_format="jsonl")
 
 
 # ---------------------------------------------------------------------------
