@@ -119,7 +119,7 @@ def _add_format_flags(parser, unset=False):
         default=default("text_tokenizer"),
         metavar="words|characters|RULES",
         help="how spans' raw text becomes tokens: words (marks split off, CJK a character a "
-        "token), characters, JSON rules ('{\"keep\": [\"st.\"]}', a file of them) or a model "
+        'token), characters, JSON rules (\'{"keep": ["st."]}\', a file of them) or a model '
         f"folder's tokenizer (default: {_shown('text_tokenizer')})",
     )
 
@@ -477,33 +477,56 @@ def _errors_text(utterances, predictions) -> str:
 
 
 def predict_main(argv=None, prog: str = "slotkeras predict") -> int:
-    p = Parser(prog=prog, description="Tag utterances; prints JSON lines.")
+    from slotkeras.prediction_writers import PREDICTION_FORMATS
+
+    p = Parser(prog=prog, description="Tag utterances as typed; prints JSON lines.")
     p.add_argument("--model", default="models/default")
     p.add_argument("texts", nargs="*", help="utterances (or use --file)")
-    p.add_argument("--file", help="a file of utterances (CSV with a text column, or any format)")
+    p.add_argument(
+        "--file",
+        help="a file of utterances, raw text as typed: one a line, a CSV's text column, a "
+        "JSONL's text field; or an annotated file (Label Studio, Rasa, markup, CoNLL...)",
+    )
+    p.add_argument(
+        "--pretokenized", action="store_true", help="tag the file's own tokens (a corpus)"
+    )
+    p.add_argument(
+        "--output-format",
+        default="jsonl",
+        choices=PREDICTION_FORMATS,
+        help="jsonl (default), label_studio (pre-annotations to import), rasa or conll",
+    )
+    p.add_argument("--output", metavar="FILE", help="write FILE (when complete), not stdout")
     _add_format_flags(p)
     args = p.parse_args(argv)
-    from slotkeras import data
+    from slotkeras import prediction_stream as stream
     from slotkeras.config import reader_options
     from slotkeras.model_folder import read_model_folder
 
     if not args.texts and not args.file:
         raise UsageError(f"{prog}: give utterances or --file FILE")
-    # A file is a corpus, tokenized already; utterances on the command line are raw
-    # text, split by the model's own tokenizer.
-    token_lists = []
-    if args.file:
-        utterances = data.read_utterances(args.file, require_tags=False, **reader_options(args))
-        token_lists = [list(u.tokens) for u in utterances]
+    _check_destination(args.output, "--output", prog)
+    options = reader_options(args)
+    kind = utterances = None
+    if args.file:  # checked whole before TensorFlow loads: bad input writes nothing
+        kind = stream.kind_of(args.file, args.format, args.pretokenized)
+        utterances = stream.check_source(args.file, kind, options)
     read_model_folder(args.model)  # a missing or broken folder fails before TF loads
     _import_tensorflow_quietly()
+    from slotkeras.prediction_writers import PredictionWriter, model_version
     from slotkeras.slot_filler import SlotFiller
 
     filler = SlotFiller.load(args.model)
-    predictions = filler.predict(token_lists) if token_lists else []
-    predictions += filler.tag_text(args.texts) if args.texts else []
-    for prediction in predictions:
-        print(json.dumps(prediction.to_json(), ensure_ascii=False))
+    with stream.output_stream(args.output) as out:
+        writer = PredictionWriter(out, args.output_format, model_version(args.model))
+        if args.file:
+            stream.predict_file(
+                filler, args.file, writer, kind=kind, utterances=utterances,
+                pretokenized=args.pretokenized, text_column=args.text_column,
+            )  # fmt: skip
+        if args.texts:
+            writer.write(filler.tag_text(args.texts))
+        writer.close()
     return 0
 
 

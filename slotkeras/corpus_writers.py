@@ -277,10 +277,10 @@ def _rasa(utterances, path) -> str:
     return "\n".join(out) + "\n"
 
 
-def label_studio_result(utterance, probabilities=None) -> list[dict]:
+def label_studio_result(utterance, scores=None) -> list[dict]:
     """The `result` of a Label Studio annotation or prediction: a `labels` item per
-    span (with its `score` when `probabilities`, one per token, are given) and a
-    `choices` item for the intent."""
+    span (with its `score` when `scores`, one per span, are given) and a `choices`
+    item for the intent. `utterance`: an `Utterance` with a text, or a prediction."""
     result = []
     for number, span in enumerate(spans_of(utterance), start=1):
         item = {
@@ -295,10 +295,8 @@ def label_studio_result(utterance, probabilities=None) -> list[dict]:
                 "labels": [span.slot],
             },
         }
-        if probabilities is not None:
-            first = utterance.starts.index(span.start)
-            last = utterance.ends.index(span.end) + 1
-            item["score"] = round(sum(probabilities[first:last]) / (last - first), 4)
+        if scores is not None:
+            item["score"] = scores[number - 1]
         result.append(item)
     if utterance.intent is not None:
         result.append(

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from slotkeras.raw_text import NAMED_RULES, TextRules
 from slotkeras.span_alignment import Place, Span, utterance_from_spans
-from slotkeras.text_files import MISSING, all_or_none, read_text, split_lines
+from slotkeras.text_files import MISSING, all_or_none, json_line, read_text, split_lines
 from slotkeras.utterance import DataError
 
 _SPAN_KEYS = ("spans", "entities", "label")
@@ -74,14 +74,9 @@ def read_jsonl(path, text, *, text_column, intent_column, require_tags, **option
     `report`, as `utterance_from_spans` takes them."""
     records = []  # (line, record)
     for number, line in enumerate(split_lines(text), start=1):
-        if not line.strip():
+        record = json_line(path, number, line)
+        if record is None:
             continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise DataError(path, f"not JSON ({error.msg})", row=number, unit="line") from None
-        if not isinstance(record, dict):
-            raise DataError(path, "expected a JSON object", row=number, unit="line")
         answer = record.get("answer", "accept")
         if answer != "accept":
             report = options.get("report")

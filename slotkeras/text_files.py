@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -179,3 +180,16 @@ def show(value, column) -> str:
 def listing(folder: Path) -> str:
     names = sorted(entry.name + ("/" if entry.is_dir() else "") for entry in folder.iterdir())
     return ", ".join(names) or "nothing"
+
+
+def json_line(path, number: int, line: str):
+    """The JSON object on line `number` of a JSONL file, or None for a blank line."""
+    if not line.strip():
+        return None
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise DataError(path, f"not JSON ({error.msg})", row=number, unit="line") from None
+    if not isinstance(record, dict):
+        raise DataError(path, "expected a JSON object", row=number, unit="line")
+    return record

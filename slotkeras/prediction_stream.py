@@ -1,0 +1,249 @@
+"""Prediction over a file, streamed: read a chunk, tag it, write it, flush, repeat.
+
+A file's utterances are raw text, tagged by the model's own tokenizer exactly as
+utterances typed on the command line are (`SlotFiller.tag_text`, the SavedModel's
+graph): the same tokens, values and offsets. Which text:
+
+- a plain text file (any suffix but those below): one utterance a line (an empty
+  line gives an empty prediction, so outputs stay line for line with the input);
+- a CSV or TSV: its text column, one utterance a row;
+- a JSONL file: each record's text field;
+- any annotated format (Label Studio JSON, Rasa YAML, Markdown, CoNLL, a seq.in
+  folder): read by slotkeras.data, each utterance's text (or its tokens joined by
+  spaces).
+
+`pretokenized` keeps the corpus's own tokens instead (`SlotFiller.predict`).
+The first three are read in chunks of `CHUNK` utterances: memory stays constant
+however long the file. The file is checked whole before anything is tagged (a
+cheap pass), so malformed input is one error line and no output.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import secrets
+import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from slotkeras.text_files import json_line
+from slotkeras.utterance import DataError
+
+CHUNK = 256  # utterances read, tagged and written at a time
+_CSV_SUFFIXES = (".csv", ".tsv")
+_JSONL_SUFFIXES = (".jsonl", ".ndjson")
+_READ_WHOLE = (".json", ".md", ".markdown", ".yml", ".yaml", ".conll", ".bio", ".iob")
+
+
+class _CountingReader(io.RawIOBase):
+    """A binary file that counts the bytes read from it (the progress bar's share)."""
+
+    def __init__(self, raw):
+        self.raw, self.count = raw, 0
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        read = self.raw.readinto(buffer)
+        self.count += read or 0
+        return read
+
+    def close(self):
+        self.raw.close()
+        super().close()
+
+
+def kind_of(path, format: str = "auto", pretokenized: bool = False) -> str:
+    """How a file's utterances are read: `lines`, `csv`, `jsonl` (streamed raw text),
+    or `read` (by slotkeras.data, whole)."""
+    path = Path(path)
+    if pretokenized or path.is_dir() or format not in ("auto", "utterance_csv", "jsonl"):
+        return "read"
+    if format == "utterance_csv":
+        return "csv"
+    suffix = path.suffix.lower()
+    if format == "jsonl" or suffix in _JSONL_SUFFIXES:
+        return "jsonl"
+    if suffix in _CSV_SUFFIXES:
+        return "csv"
+    return "read" if suffix in _READ_WHOLE else "lines"
+
+
+def text_chunks(path, kind: str, text_column: str = "text", chunk: int = CHUNK, counter=None):
+    """The raw texts of a `lines`, `csv` or `jsonl` file in lists of up to `chunk`;
+    `counter` (a list) gets the reader that counts the bytes read."""
+    path = Path(path)
+    try:
+        raw = _CountingReader(open(path, "rb", buffering=0))  # noqa: SIM115
+    except FileNotFoundError:
+        raise DataError(path, "no such file") from None
+    except IsADirectoryError:
+        raise DataError(path, "is a folder, expected a file") from None
+    except OSError as error:
+        raise DataError(path, f"cannot read it: {error.strerror or error}") from None
+    if counter is not None:
+        counter.append(raw)
+    with io.BufferedReader(raw) as handle:
+        texts = {"lines": _lines, "csv": _csv_texts, "jsonl": _jsonl_texts}[kind]
+        yield from _chunked(texts(path, handle, text_column), chunk)
+
+
+def _chunked(items: Iterable, size: int) -> Iterator[list]:
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _decoded(path, data: bytes, number: int) -> str:
+    if number == 1:
+        if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+            raise DataError(path, "UTF-16 text, expected UTF-8 (save it as UTF-8)")
+        data = data.removeprefix(b"\xef\xbb\xbf")
+    if b"\0" in data:
+        raise DataError(path, "binary file, not text")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise DataError(
+            path, f"not valid UTF-8 (byte 0x{data[error.start]:02x})", row=number, unit="line"
+        ) from None
+
+
+def _lines(path, handle, text_column):
+    for number, data in enumerate(handle, start=1):
+        yield _decoded(path, data, number).rstrip("\r\n")
+
+
+def _jsonl_texts(path, handle, text_column):
+    for number, data in enumerate(handle, start=1):
+        record = json_line(path, number, _decoded(path, data, number))
+        if record is None:
+            continue
+        text = record.get(text_column)
+        if not isinstance(text, str):
+            raise DataError(path, f"no {text_column!r} string", row=number, unit="line")
+        yield text
+
+
+def _csv_texts(path, handle, text_column):
+    delimiter = "\t" if Path(path).suffix.lower() == ".tsv" else ","
+    stream = io.TextIOWrapper(handle, encoding="utf-8-sig", newline="")
+    reader = csv.reader(stream, delimiter=delimiter, strict=True)
+    index, start = None, 1
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as error:
+            raise DataError(path, f"CSV quoting error: {error}", row=start) from None
+        except UnicodeDecodeError:
+            raise DataError(path, "not valid UTF-8", row=start) from None
+        if "\0" in "".join(row):
+            raise DataError(path, "binary file, not text")
+        if index is None and any(cell.strip() for cell in row):
+            header = [name.strip() for name in row]
+            if text_column not in header:
+                found = ", ".join(repr(name) for name in header)
+                raise DataError(path, f"missing column '{text_column}' (columns: {found})", start)
+            index, width = header.index(text_column), len(header)
+        elif index is not None and any(cell.strip() for cell in row):
+            if len(row) != width:
+                raise DataError(path, f"{len(row)} fields but the header has {width}", start)
+            yield row[index]
+        start = reader.line_num + 1
+    if index is None:
+        raise DataError(path, "empty file")
+
+
+class Progress:
+    """A one-line progress bar on stderr, drawn only when stderr is a terminal."""
+
+    def __init__(self, total_bytes: int | None, stream=None):
+        self.stream = stream or sys.stderr
+        self.total = total_bytes
+        self.shown = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.count = 0
+
+    def update(self, utterances: int, bytes_read: int | None = None) -> None:
+        self.count += utterances
+        if not self.shown:
+            return
+        line = f"\rpredict: {self.count:,} utterances"
+        if self.total and bytes_read is not None:
+            share = min(bytes_read / self.total, 1.0)
+            filled = int(share * 30)
+            line += f" [{'#' * filled}{'.' * (30 - filled)}] {100 * share:3.0f}%"
+        self.stream.write(line)
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.shown:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+@contextmanager
+def output_stream(path):
+    """stdout (None), or `path` written through a temporary file of its folder and
+    renamed into place when complete: on any error the old file stays."""
+    if path is None:
+        yield sys.stdout
+        return
+    path = Path(path)
+    if path.is_dir():
+        raise DataError(path, "is a folder, expected a file to write")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    try:
+        with open(temporary, "w", encoding="utf-8", newline="\n") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def check_source(source, kind, reader_options=None):
+    """Reads the whole file once, checking it, before anything is tagged or written
+    (and before TensorFlow loads): the utterances of a `read` file, else None (a
+    streamed file is read again, chunk by chunk, when tagged)."""
+    options = dict(reader_options or {})
+    if kind == "read":
+        from slotkeras.data import read_utterances
+
+        return read_utterances(source, require_tags=False, **options)
+    for _ in text_chunks(source, kind, options.get("text_column", "text")):
+        pass
+    return None
+
+
+def predict_file(filler, source, writer, *, kind, utterances=None, pretokenized=False,
+                 text_column="text") -> int:  # fmt: skip
+    """Tags a file's utterances chunk by chunk and writes each chunk's predictions
+    (`writer`: a `PredictionWriter`). `kind`: as `kind_of` says; `utterances`: what
+    `check_source` read of a `read` file. Returns how many were tagged."""
+    if kind == "read":
+        for batch in _chunked(utterances, CHUNK):
+            if pretokenized:
+                writer.write(filler.predict([list(u.tokens) for u in batch]))
+            else:
+                writer.write(filler.tag_text([u.text or " ".join(u.tokens) for u in batch]))
+        return len(utterances)
+    counter = []
+    progress = Progress(Path(source).stat().st_size)
+    for texts in text_chunks(source, kind, text_column, counter=counter):
+        writer.write(filler.tag_text(texts))
+        progress.update(len(texts), counter[0].count)
+    progress.close()
+    return progress.count
