@@ -530,6 +530,52 @@ def predict_main(argv=None, prog: str = "slotkeras predict") -> int:
     return 0
 
 
+def rank_main(argv=None, prog: str = "slotkeras rank") -> int:
+    from slotkeras.ranking import BY
+
+    p = Parser(
+        prog=prog,
+        description="Order unlabelled utterances by the model's uncertainty; write the "
+        "TOP it is least sure of as a Label Studio import with pre-annotations.",
+    )
+    p.add_argument("--model", default="models/default")
+    p.add_argument("--file", required=True, help="the pool (as predict --file reads it)")
+    p.add_argument("--top", type=_positive_int, default=100, metavar="K")
+    p.add_argument(
+        "--by",
+        choices=BY,
+        default="span",
+        help="span: the lowest confidence of the utterance's spans, tokens outside them "
+        "and intent; entropy: the mean entropy of its tokens' tag marginals (default: span)",
+    )
+    p.add_argument("--output", metavar="FILE", help="write FILE (when complete), not stdout")
+    _add_format_flags(p)
+    args = p.parse_args(argv)
+    from slotkeras import prediction_stream as stream
+    from slotkeras.config import reader_options
+    from slotkeras.model_folder import read_model_folder
+
+    _check_destination(args.output, "--output", prog)
+    kind = stream.kind_of(args.file, args.format)
+    utterances = stream.check_source(args.file, kind, reader_options(args))
+    read_model_folder(args.model)  # a missing or broken folder fails before TF loads
+    _import_tensorflow_quietly()
+    from slotkeras.prediction_writers import PredictionWriter, model_version
+    from slotkeras.ranking import rank
+    from slotkeras.slot_filler import SlotFiller
+
+    filler = SlotFiller.load(args.model)
+    batches = stream.prediction_batches(
+        filler, args.file, kind=kind, utterances=utterances, text_column=args.text_column
+    )
+    ranked = rank(batches, filler, args.by, args.top)
+    with stream.output_stream(args.output) as out:
+        writer = PredictionWriter(out, "label_studio", model_version(args.model))
+        writer.write([prediction for _, prediction in ranked])
+        writer.close()
+    return 0
+
+
 def convert_main(argv=None, prog: str = "slotkeras convert") -> int:
     from slotkeras.corpus_writers import OUTPUT_FORMATS
 
@@ -559,6 +605,7 @@ COMMANDS = {
     "evaluate": (evaluate_main, "evaluate a model folder on held-out data (as evaluate.py)"),
     "predict": (predict_main, "tag utterances, one JSON line each"),
     "convert": (convert_main, "convert annotated data between formats"),
+    "rank": (rank_main, "the unlabelled utterances a model is least sure of, to label next"),
 }
 
 

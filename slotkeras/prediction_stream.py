@@ -228,22 +228,33 @@ def check_source(source, kind, reader_options=None):
     return None
 
 
-def predict_file(filler, source, writer, *, kind, utterances=None, pretokenized=False,
-                 text_column="text") -> int:  # fmt: skip
-    """Tags a file's utterances chunk by chunk and writes each chunk's predictions
-    (`writer`: a `PredictionWriter`). `kind`: as `kind_of` says; `utterances`: what
-    `check_source` read of a `read` file. Returns how many were tagged."""
+def prediction_batches(filler, source, *, kind, utterances=None, pretokenized=False,
+                       text_column="text", progress=True):  # fmt: skip
+    """The predictions of a file's utterances, a list a chunk, in file order. `kind`:
+    as `kind_of` says; `utterances`: what `check_source` read of a `read` file;
+    `progress`: draw the progress bar (on a terminal)."""
     if kind == "read":
         for batch in _chunked(utterances, CHUNK):
             if pretokenized:
-                writer.write(filler.predict([list(u.tokens) for u in batch]))
+                yield filler.predict([list(u.tokens) for u in batch])
             else:
-                writer.write(filler.tag_text([u.text or " ".join(u.tokens) for u in batch]))
-        return len(utterances)
+                yield filler.tag_text([u.text or " ".join(u.tokens) for u in batch])
+        return
     counter = []
-    progress = Progress(Path(source).stat().st_size)
+    bar = Progress(Path(source).stat().st_size if progress else None)
+    bar.shown = bar.shown and progress
     for texts in text_chunks(source, kind, text_column, counter=counter):
-        writer.write(filler.tag_text(texts))
-        progress.update(len(texts), counter[0].count)
-    progress.close()
-    return progress.count
+        yield filler.tag_text(texts)
+        bar.update(len(texts), counter[0].count)
+    bar.close()
+
+
+def predict_file(filler, source, writer, **options) -> int:
+    """Tags a file's utterances chunk by chunk and writes each chunk's predictions
+    (`writer`: a `PredictionWriter`; `options`: as `prediction_batches` takes them).
+    Returns how many were tagged."""
+    count = 0
+    for predictions in prediction_batches(filler, source, **options):
+        writer.write(predictions)
+        count += len(predictions)
+    return count

@@ -241,3 +241,71 @@ def test_prediction_writer_formats_without_a_model():
     with pytest.raises(ValueError, match="argument `format`"):
         PredictionWriter(out, "xml")
     assert Utterance(("a",)).text is None
+
+
+# ---------------------------------------------------------------------------
+# rank: what to label next
+# ---------------------------------------------------------------------------
+
+
+def test_rank_writes_the_least_sure_as_a_label_studio_import(model, predict, tmp_path, capsys):
+    from slotkeras import cli
+
+    pool = write(tmp_path / "pool.txt", "\n".join(SENTENCES) + "\n\n")
+    typed = [json.loads(line) for line in predict(model, *SENTENCES).splitlines()]
+    for by in ("span", "entropy"):
+        capsys.readouterr()
+        argv = ["rank", "--model", str(model), "--file", str(pool), "--top", "3", "--by", by]
+        assert cli.main(argv) == 0
+        tasks = json.loads(capsys.readouterr().out)
+        assert len(tasks) == 3 and len({t["data"]["text"] for t in tasks}) == 3
+        for task in tasks:
+            expected = typed[SENTENCES.index(task["data"]["text"])]
+            labels = [r for r in task["predictions"][0]["result"] if r["type"] == "labels"]
+            assert [r["value"]["text"] for r in labels] == [s["value"] for s in expected["slots"]]
+    scores = [t["predictions"][0]["score"] for t in tasks]
+    capsys.readouterr()
+    assert cli.main(["rank", "--model", str(model), "--file", str(pool), "--top", "9"]) == 0
+    by_span = json.loads(capsys.readouterr().out)
+    assert len(by_span) == len(SENTENCES)  # the empty line is no candidate
+    confidence = [t["predictions"][0]["score"] for t in by_span]
+    assert confidence == sorted(confidence) and len(scores) == 3  # least sure first
+
+
+def test_entropy_is_that_of_the_crfs_marginals(loaded):
+    import numpy as np
+
+    from slotkeras.ranking import entropy_uncertainty
+
+    tokens = [["fly", "to", "boston"], ["show", "me", "flights", "?"], []]
+    entropy = entropy_uncertainty(loaded, tokens)
+    assert entropy[2] == 0.0 and all(e >= 0 for e in entropy)
+    predictions = loaded.predict(tokens[:2])
+    for e, p in zip(entropy, predictions):
+        # A token whose decoded tag has probability q has entropy at least that of
+        # (q, 1 - q) spread as little as can be, and at most log(tags).
+        assert e <= np.log(len(loaded.tags)) + 1e-6
+        if min(p.tag_probabilities) > 0.999:
+            assert e < 0.02
+
+
+def test_rank_keeps_the_top_k_in_order_with_ties_in_pool_order():
+    from slotkeras.ranking import least_sure, rank
+
+    def prediction(name, score):
+        return types.SimpleNamespace(
+            name=name, tokens=[name] if name else [], tags=["O"] if name else [],
+            tag_probabilities=[1 - score] if name else [], intent=None,
+            intent_probability=None, spans=lambda exact=False: [],
+        )  # fmt: skip
+
+    batches = [
+        [prediction("a", 0.1), prediction("b", 0.5), prediction("", 0.9)],
+        [prediction("c", 0.5), prediction("d", 0.7), prediction("e", 0.0)],
+    ]
+    ranked = rank(iter(batches), None, "span", 3)
+    assert [p.name for _, p in ranked] == ["d", "b", "c"]
+    assert [round(s, 6) for s, _ in ranked] == [0.7, 0.5, 0.5]
+    assert least_sure([0.1, 0.5, 0.5, 0.7], 3) == [3, 1, 2]
+    with pytest.raises(ValueError, match="argument `by`"):
+        rank(iter(batches), None, "loudness", 1)
