@@ -10,7 +10,7 @@ from conftest import ROOT
 
 DATA = ROOT / "data"
 SCRIPT = ROOT / "scripts" / "make_corpus.py"
-FILES = ["train.csv", "test.csv", "README.md"]
+FILES = ["train.csv", "test.csv", "README.md", "smart_home.md"]
 TAG_RE = re.compile(r"^(O|[BI]-[a-z_]+(\.[a-z_]+)?)$")
 
 
@@ -176,3 +176,19 @@ def test_inventory(train):
         "airport_name",
     ]:
         assert slot in slots, slot
+
+
+def test_the_smart_home_example_reads_as_commands_with_rooms_devices_and_levels():
+    from collections import Counter
+
+    from slotkeras.data import read_utterances
+    from slotkeras.tag_schemes import iob_spans
+
+    utterances = read_utterances(DATA / "smart_home.md")
+    assert len(utterances) == 60 and len({u.text for u in utterances}) == 60
+    assert Counter(u.intent for u in utterances) == {"turn_on": 20, "turn_off": 20, "set_level": 20}
+    slots = Counter(slot for u in utterances for slot, _, _ in iob_spans(u.tags))
+    assert set(slots) == {"room", "device", "level"} and slots["device"] == 60
+    assert all(slot != "level" for u in utterances if u.intent != "set_level"
+               for slot, _, _ in iob_spans(u.tags))  # fmt: skip
+    assert any(u.text.endswith("please!") for u in utterances)  # typed, with marks
