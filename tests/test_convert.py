@@ -245,3 +245,30 @@ def test_every_format_and_pair_on_a_shared_corpus(tmp_path, corpus):
 def test_every_pair_on_the_whole_bundled_corpus(tmp_path):
     paths = write_all(ROOT / "data" / "train.csv", tmp_path)
     assert_every_pair_round_trips(paths, tmp_path)
+
+
+@pytest.mark.slow
+def test_a_model_trained_from_a_span_format_is_the_one_from_its_bio_csv(tmp_path):
+    """The same utterances, the same seed: the same weights, to the bit."""
+    import keras
+    import numpy as np
+
+    import slotkeras.layers  # noqa: F401  (registers the layers)
+
+    lines = (ROOT / "data" / "train.csv").read_text(encoding="utf-8").splitlines()[:41]
+    source = write(tmp_path / "bio.csv", "\n".join(lines) + "\n")
+    weights = {}
+    for name in ("utterance_csv", "jsonl", "label_studio", "rasa"):
+        path = source if name == "utterance_csv" else tmp_path / FORMATS[name][0]
+        if path != source:
+            convert(source, path, output_format=name)
+        folder = tmp_path / f"model-{name}"
+        result = run(["train.py", "--train", path, "--output", folder, "--epochs", "1",
+                      "--units", "16", "--no-export", "--verbose", "0"])  # fmt: skip
+        assert result.returncode == 0, explain(result)
+        model = keras.models.load_model(folder / "model.keras", compile=False)
+        weights[name] = model.get_weights()
+    for name, arrays in weights.items():
+        assert len(arrays) == len(weights["utterance_csv"])
+        for a, b in zip(arrays, weights["utterance_csv"]):
+            np.testing.assert_array_equal(a, b, err_msg=name)
