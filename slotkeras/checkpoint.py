@@ -1,5 +1,6 @@
 """The checkpoint an interrupted run resumes from: every variable of the model and its
-optimizer and the early-stopping state, in one file written atomically."""
+optimizer and the early-stopping state, in one file written atomically; the folder a
+run writes aside, and resuming (or starting) a run there."""
 
 from __future__ import annotations
 
@@ -10,7 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
-from slotkeras.file_writing import atomic_write
+from slotkeras import distributed
+from slotkeras.file_writing import atomic_write, writing
+
+# Settings that may change between an interrupted run and its resumption.
+_RESUME_IGNORES = ("verbose", "resume", "tensorboard", "export", "epochs", "patience")
 
 
 class Checkpoint:
@@ -40,9 +45,10 @@ class Checkpoint:
 
     def start(self, run_key: dict) -> None:
         """Empties the folder for a new run of `run_key`."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        for child in self.folder.iterdir():
-            shutil.rmtree(child) if child.is_dir() else child.unlink()
+        with writing(self.folder):
+            self.folder.mkdir(parents=True, exist_ok=True)
+            for child in self.folder.iterdir():
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
         atomic_write(self.run_path, json.dumps(run_key))
 
     def save(self, model, state: dict, weights: list, best_weights: list | None) -> None:
@@ -87,3 +93,41 @@ def _other_variables(model) -> list:
     dropout layers, which `get_weights` leaves out but a resumed run needs."""
     weights = {id(w) for w in model.weights}
     return [v for v in model.variables if id(v) not in weights]
+
+
+def work_dir_for(config, strategy) -> Path:
+    """The folder the run writes aside: `.NAME.partial` next to the model folder, and
+    for another worker than the chief its own (even on a disk shared with the chief)."""
+    output = Path(config.output)
+    if distributed.is_chief(strategy):
+        return output.parent / f".{output.name}.partial"
+    return output.parent / f".{output.name}.partial-{distributed.task_name(strategy)}"
+
+
+def _run_key(config) -> dict:
+    values = config.to_dict()
+    for key in _RESUME_IGNORES:
+        values.pop(key, None)
+    return values
+
+
+def resume_or_start(checkpoint: Checkpoint, tagger, config, strategy, log):
+    """The state and best weights of the interrupted run of these settings, restored
+    into `tagger` (None, None: a new run, and the work folder is emptied for it)."""
+    state, best_weights = None, None
+    if config.resume and checkpoint.matches(_run_key(config)):
+        with strategy.scope():  # optimizer variables are created under the strategy
+            state, best_weights = checkpoint.restore(tagger)
+    else:
+        checkpoint.start(_run_key(config))
+    if distributed.in_multi_worker_mode(strategy):
+        with distributed.lost_worker_is_an_error(checkpoint.folder):
+            state, best_weights = distributed.agree_with_chief(
+                strategy, tagger, state, best_weights
+            )
+    if state is not None:
+        if distributed.is_chief(strategy):
+            log(f"Resuming from the checkpoint of epoch {state['epoch']} in {checkpoint.folder}")
+        else:
+            log(f"Resuming after epoch {state['epoch']}, in step with the chief")
+    return state, best_weights

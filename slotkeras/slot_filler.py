@@ -15,7 +15,7 @@ import tensorflow as tf
 import slotkeras.layers  # noqa: F401  (registers every saveable layer)
 import slotkeras.optimizers  # noqa: F401  (Keras reads the compile config too)
 from slotkeras.datasets import pad_tokens
-from slotkeras.decoding import make_decoder
+from slotkeras.decoding import SERVE_LENGTH, chunk_bounds, make_decoder
 from slotkeras.layers.prepared import PreparedWeights
 from slotkeras.model_folder import ModelFolderError, read_model_folder
 from slotkeras.saved_model_export import serving_function
@@ -145,14 +145,17 @@ class SlotFiller:
 
     def predict_ids(self, token_lists, batch_size: int = 256):
         """Tag ids, tag probabilities, intent ids and intent probabilities for each
-        pre-tokenized utterance, in order."""
-        order = np.argsort([len(t) for t in token_lists], kind="stable")
+        pre-tokenized utterance, in order: in batches of `batch_size` sorted by length,
+        fewer where utterances longer than `SERVE_LENGTH` tokens would pad to more."""
+        lengths = [len(t) for t in token_lists]
+        order = np.argsort(lengths, kind="stable")
         tag_ids = [None] * len(token_lists)
         tag_probs = [None] * len(token_lists)
         intent_ids = np.zeros(len(token_lists), np.int64)
         intent_probs = np.ones(len(token_lists), np.float32)
-        for start in range(0, len(order), batch_size):
-            chunk = order[start : start + batch_size]
+        sorted_lengths = [lengths[i] for i in order]
+        for start, end in chunk_bounds(sorted_lengths, batch_size, batch_size * SERVE_LENGTH):
+            chunk = order[start:end]
             padded = pad_tokens([token_lists[i] for i in chunk]).astype(str)
             tags, probs, intents, intent_prob = (x.numpy() for x in self._decode(padded))
             for row, i in enumerate(chunk):

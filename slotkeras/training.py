@@ -9,6 +9,7 @@ uninterrupted run would have.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sys
 import time
@@ -17,13 +18,13 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from slotkeras import distributed, evaluation, models
+from slotkeras import data_size, distributed, evaluation, folder_lock, models
 from slotkeras.callbacks import AveragedWeights, EarlyStoppingOnSlotF1, EpochCheckpoint, SlotF1
-from slotkeras.checkpoint import Checkpoint
+from slotkeras.checkpoint import Checkpoint, resume_or_start, work_dir_for
 from slotkeras.compiled_tagger import compiled_tagger_for
 from slotkeras.config import TrainConfig
 from slotkeras.distributed import TrainingError  # noqa: F401  (the command line's error)
-from slotkeras.model_folder import replace_folder, write_model_folder
+from slotkeras.model_folder import replace_folder, write_manifest, write_model_folder
 from slotkeras.saved_model_export import export_saved_model
 from slotkeras.slot_filler import SlotFiller
 from slotkeras.splits import Splits, load_splits
@@ -31,8 +32,9 @@ from slotkeras.tag_schemes import output_tag
 from slotkeras.tokenizer import Tokenizer
 from slotkeras.training_inputs import TrainingInputs, lexicon_words, training_inputs
 
-# Settings that may change between an interrupted run and its resumption.
-_RESUME_IGNORES = ("verbose", "resume", "tensorboard", "export", "epochs", "patience")
+# TF's global seed for --seed 0 (see `seed_everything`): the largest TF keeps as it is
+# (it takes seeds modulo 2**31 - 1).
+_SEED_ZERO = 2**31 - 2
 
 
 def progress_verbosity(verbose: int) -> int:
@@ -47,6 +49,11 @@ def seed_everything(config: TrainConfig) -> None:
     """Seeds Python, NumPy, TensorFlow and Keras, and makes TF's ops deterministic:
     the same config gives the same weights, to the bit (but with XLA)."""
     keras.utils.set_random_seed(config.seed)
+    if config.seed == 0:
+        # TF reads a global seed of 0 with a tensor op seed (the epoch's shuffle) as a
+        # Python comparison it cannot answer in a graph; the shuffles of seed 0 are
+        # seeded from `_SEED_ZERO` instead (every other seed is TF's global seed as is).
+        tf.random.set_seed(_SEED_ZERO)
     if config.jit_compile:
         # Keras compiles nothing with XLA while TF's op determinism is on (not every op
         # has a deterministic XLA kernel): an XLA run is seeded but not bit-for-bit
@@ -66,19 +73,35 @@ def train(config: TrainConfig, log=print, splits: Splits | None = None) -> dict:
 
     In a multi-worker run (docs/distributed.md) every worker calls it with the same
     config; only the chief writes the model folder, the others return their metrics
-    with `"chief": False` and leave nothing behind."""
+    with `"chief": False` and leave nothing behind.
+
+    One run at a time writes a model folder: the chief holds its lock
+    (`slotkeras.folder_lock`) for the whole run; FolderLockedError if another has it."""
     config.validate()
     started = time.time()
     # The strategy first: a multi-worker strategy must exist before any other TF op.
     strategy = distributed.make_strategy(config.strategy)
+    chief = distributed.is_chief(strategy)  # the other workers write folders of their own
+    with folder_lock.hold(config.output) if chief else contextlib.nullcontext():
+        return _train(config, log, splits, strategy, started)
+
+
+def _train(config: TrainConfig, log, splits: Splits | None, strategy, started: float) -> dict:
     chief = distributed.is_chief(strategy)
     seed_everything(config)
     if splits is None:
         splits = load_splits(config)
+    # Settings left to the data are decided here, so that config.json records them.
+    config, decided = data_size.adapted(config, splits.train)
+    if decided:
+        shown = {
+            k: ("on" if v else "off") if isinstance(v, bool) else v for k, v in decided.items()
+        }
+        log("From the training data's size: " + ", ".join(f"{k} {v}" for k, v in shown.items()))
     # A lexicon the run cannot read stops it before anything is written.
     words = lexicon_words(config, splits)
     log(f"Training on {distributed.describe_devices(strategy)}")
-    work_dir = _work_dir(config, strategy)
+    work_dir = work_dir_for(config, strategy)
 
     # --- features and labels, adapted on the training split only ---
     inputs = training_inputs(config, splits, strategy.num_replicas_in_sync, words)
@@ -97,7 +120,7 @@ def train(config: TrainConfig, log=print, splits: Splits | None = None) -> dict:
         compiled = "on (seeded, not bit-for-bit reproducible)" if tagger.jit_compile else "off"
         log(f"XLA compilation: {compiled}")
     checkpoint = Checkpoint(work_dir)
-    state, best_weights = _resume(checkpoint, tagger, config, strategy, log)
+    state, best_weights = resume_or_start(checkpoint, tagger, config, strategy, log)
 
     # --- fit, with early stopping on validation slot F1 ---
     early_stopping = EarlyStoppingOnSlotF1(config.patience, state, best_weights)
@@ -136,17 +159,12 @@ def train(config: TrainConfig, log=print, splits: Splits | None = None) -> dict:
     metrics = {
         "validation": validation,
         "refit": refit,
-        "best_epoch": early_stopping.best_epoch + 1,
-        "epochs_trained": len(history),
+        **_run_figures(config, early_stopping, history, tagger, inputs, splits),
         "train_seconds": round(train_seconds, 2),
-        "parameters": int(tagger.count_params()),
-        "lexicon_words": len(inputs.featurizer.lexicon),
-        "tag_scheme": inputs.tag_scheme,
-        "train_utterances": len(splits.train),
-        "valid_utterances": len(splits.valid),
-        "stopped_early": early_stopping.wait >= config.patience,
-        "failure": early_stopping.failure,
+        "warning": data_size.silent_failure(validation),
     }
+    if metrics["warning"]:
+        log("warning: " + metrics["warning"])
     if not chief:  # another worker: its scratch folder goes, the chief reports
         shutil.rmtree(work_dir, ignore_errors=True)
         log(f"Task {distributed.task_name(strategy)} done; the chief writes {config.output}")
@@ -158,12 +176,32 @@ def train(config: TrainConfig, log=print, splits: Splits | None = None) -> dict:
     return metrics
 
 
+def _run_figures(config, early_stopping, history, tagger, inputs, splits) -> dict:
+    """The metrics of the fit: its epochs, the model's size, the data it saw."""
+    return {
+        "best_epoch": early_stopping.best_epoch + 1,
+        "epochs_trained": len(history),
+        "parameters": int(tagger.count_params()),
+        "lexicon_words": len(inputs.featurizer.lexicon),
+        "tag_scheme": inputs.tag_scheme,
+        "train_utterances": len(splits.train),
+        "valid_utterances": len(splits.valid),
+        "stopped_early": early_stopping.wait >= config.patience,
+        "failure": early_stopping.failure,
+    }
+
+
 def _slot_filler(config: TrainConfig, inputs: TrainingInputs, tagger, train_utterances):
     """The end-to-end tagger with its labels and its tokenizer, fitted on the
     utterances it was trained on; and the tokenizer's config."""
     tokenizer = Tokenizer.fit(u.tokens for u in train_utterances).get_config()
+    # The deployable model is a copy without the optimizer, whose moments and weight
+    # averages (three times the weights) would otherwise fill model.keras and the
+    # SavedModel.
+    served = type(tagger).from_config(tagger.get_config())  # not compiled
+    served.set_weights(tagger.get_weights())
     filler = SlotFiller(
-        models.build_end_to_end(inputs.featurizer, tagger),
+        models.build_end_to_end(inputs.featurizer, served),
         inputs.tags.labels,
         inputs.intents.labels if inputs.intents else [],
         {**config.to_dict(), "tokenizer": tokenizer},
@@ -201,50 +239,13 @@ def _save(config: TrainConfig, work_dir: Path, filler, history, metrics, tokeniz
     write_model_folder(folder, filler, config.to_dict(), history, metrics, tokenizer)
     if config.export:
         export_saved_model(filler, folder / "saved_model")
+    write_manifest(folder)  # last: a folder with a manifest is complete
     replace_folder(folder, Path(config.output))
     shutil.rmtree(work_dir, ignore_errors=True)
     log(
         f"Saved {config.output} (best epoch {metrics['best_epoch']}, validation slot F1 "
         f"{metrics['validation']['slot_f1']:.2f}, {metrics['train_seconds']:.1f} s)"
     )
-
-
-def _work_dir(config: TrainConfig, strategy) -> Path:
-    """The folder the run writes aside: `.NAME.partial` next to the model folder, and
-    for another worker than the chief its own (even on a disk shared with the chief)."""
-    output = Path(config.output)
-    if distributed.is_chief(strategy):
-        return output.parent / f".{output.name}.partial"
-    return output.parent / f".{output.name}.partial-{distributed.task_name(strategy)}"
-
-
-def _run_key(config: TrainConfig) -> dict:
-    values = config.to_dict()
-    for key in _RESUME_IGNORES:
-        values.pop(key, None)
-    return values
-
-
-def _resume(checkpoint: Checkpoint, tagger, config: TrainConfig, strategy, log):
-    """The state and best weights of the interrupted run of these settings, restored
-    into `tagger` (None, None: a new run, and the work folder is emptied for it)."""
-    state, best_weights = None, None
-    if config.resume and checkpoint.matches(_run_key(config)):
-        with strategy.scope():  # optimizer variables are created under the strategy
-            state, best_weights = checkpoint.restore(tagger)
-    else:
-        checkpoint.start(_run_key(config))
-    if distributed.in_multi_worker_mode(strategy):
-        with distributed.lost_worker_is_an_error(checkpoint.folder):
-            state, best_weights = distributed.agree_with_chief(
-                strategy, tagger, state, best_weights
-            )
-    if state is not None:
-        if distributed.is_chief(strategy):
-            log(f"Resuming from the checkpoint of epoch {state['epoch']} in {checkpoint.folder}")
-        else:
-            log(f"Resuming after epoch {state['epoch']}, in step with the chief")
-    return state, best_weights
 
 
 def _callbacks(inputs: TrainingInputs, checkpoint, early_stopping, history) -> list:

@@ -33,6 +33,8 @@ PREDICT = ["-m", "slotkeras", "predict"]
 TINY = [
     "--units", "8", "--layers", "1", "--embedding-dim", "8", "--hash-dim", "8",
     "--hash-buckets", "512", "--batch-size", "64", "--verbose", "0",
+    # The machinery under test, not small-data training: one pass an epoch, no refit.
+    "--epoch-utterances", "1", "--no-refit",
 ]  # fmt: skip
 SEED = ["--seed", "7"]
 
@@ -180,9 +182,16 @@ def _corrupt_keras(model, d):
 
 
 def _truncated_keras(model, d):
-    target = copy_model(model, d)
+    target = _before_the_manifest(model, d)
     payload = (target / "model.keras").read_bytes()
     (target / "model.keras").write_bytes(payload[: len(payload) // 2])
+    return target
+
+
+def _before_the_manifest(model, d):
+    """A copy of the model as a folder written before slotkeras kept a manifest."""
+    target = copy_model(model, d)
+    (target / "manifest.json").unlink()
     return target
 
 
@@ -194,14 +203,33 @@ def _without(model, d, name):
 
 
 def _foreign_labels(model, d):
-    target = copy_model(model, d)
+    target = _before_the_manifest(model, d)
     (target / "labels.json").write_text('{"tags": ["O", "B-x", "I-x"], "intents": []}\n')
     return target
 
 
 def _broken_labels(model, d):
-    target = copy_model(model, d)
+    target = _before_the_manifest(model, d)
     (target / "labels.json").write_text('{"tags": ["O", "B-x"\n')
+    return target
+
+
+def _edited(model, d, name, manifest=True):
+    """A copy whose `name` (labels.json or config.json) has its values changed."""
+    target = copy_model(model, d) if manifest else _before_the_manifest(model, d)
+    value = json.loads((target / name).read_text())
+    if name == "labels.json":
+        value["tags"] = [tag.replace("city", "town") for tag in value["tags"]]
+    else:
+        value["units"] = -5
+    (target / name).write_text(json.dumps(value))
+    return target
+
+
+def _linked_out(model, d):
+    target = copy_model(model, d)
+    (target / "history.csv").unlink()
+    (target / "history.csv").symlink_to("/etc/passwd")
     return target
 
 
@@ -356,9 +384,19 @@ CASES = [
         d, good(d), _without(m, d, "labels.json")),
         ("{d}/model", "missing labels.json")),
     Case("model-corrupt-keras", lambda d, m: predict_cmd(d, good(d), _corrupt_keras(m, d)),
-         ("{d}/model/model.keras", "cannot be loaded")),
+         ("{d}/model/model.keras does not match the manifest: damaged or replaced",)),
     Case("model-truncated-keras", lambda d, m: evaluate_cmd(d, good(d), _truncated_keras(m, d)),
-         ("{d}/model/model.keras", "cannot be loaded")),
+         ("{d}/model/model.keras", "cannot be loaded", "damaged")),
+    Case("model-renamed-tags", lambda d, m: evaluate_cmd(d, good(d), _edited(m, d, "labels.json")),
+         ("{d}/model/labels.json does not match the manifest",)),
+    Case("model-renamed-tags-unlisted", lambda d, m: predict_cmd(
+        d, good(d), _edited(m, d, "labels.json", manifest=False)),
+        ("{d}/model/labels.json", "not those model.keras was trained on")),
+    Case("model-bad-config", lambda d, m: predict_cmd(
+        d, good(d), _edited(m, d, "config.json", manifest=False)),
+        ("{d}/model/config.json", "invalid value for `units`")),
+    Case("model-link-out", lambda d, m: predict_cmd(d, good(d), _linked_out(m, d)),
+         ("{d}/model/history.csv", "a link to /etc/passwd, outside the model folder")),
     Case("model-broken-labels", lambda d, m: predict_cmd(d, good(d), _broken_labels(m, d)),
          ("{d}/model/labels.json", "not a readable JSON file")),
     Case("model-foreign-labels", lambda d, m: evaluate_cmd(d, good(d), _foreign_labels(m, d)),
