@@ -469,8 +469,25 @@ def wrap(text: str) -> str:
     return textwrap.fill(text, width=91, break_long_words=False, break_on_hyphens=False)
 
 
+def current_rows(rows: list[dict]) -> list[dict]:
+    """The rows a reference shows: of each configuration (kind, direction, encoding,
+    output, extra flags), only the runs of its latest settings; the earlier ones stay in
+    bench/results/accuracy.jsonl and docs/experiments/."""
+
+    def key(row):
+        name = "default" if row["kind"] == "default" else row["model"]
+        return (name, row["bidirectional"], row["encoding"], output(row), tuple(row["extra"]))
+
+    latest = {}
+    for row in rows:
+        if key(row) not in latest or row["date"] >= latest[key(row)][0]:
+            latest[key(row)] = (row["date"], training(row))
+    return [r for r in rows if training(r) == latest[key(r)][1]]
+
+
 def section(name: str, rows: list[dict], crf_rows: list[dict], command: str) -> str:
     begin, end = markers(name)
+    rows = current_rows(rows)
     title = CORPORA.get(name, {}).get("title", f"`{name}`")
     # A corpus without a test split (a CSV) has validation figures only.
     has_test = not rows or any(r.get("test_slot_f1") is not None for r in rows)

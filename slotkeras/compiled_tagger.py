@@ -22,6 +22,7 @@ def build_compiled_tagger(
     num_intents: int,
     steps_per_epoch: int = 1,
     tag_names=None,
+    word_vectors=None,
 ) -> keras.Model:
     """The tagger of a run, compiled with its losses and optimizer (call it under the
     strategy's scope). `steps_per_epoch`: the optimizer steps over which the learning
@@ -29,6 +30,7 @@ def build_compiled_tagger(
     tagger = models.build_tagger(
         num_tags=num_tags,
         tag_names=tag_names,
+        word_vectors=word_vectors,
         vocabulary_size=vocabulary_size,
         num_intents=num_intents,
         **models.tagger_options(config),
@@ -52,7 +54,11 @@ def build_compiled_tagger(
     }[config.optimizer]
     averaging = {}
     if config.weight_averaging > 0:
-        averaging = {"use_ema": True, "ema_momentum": config.weight_averaging}
+        averaging = {
+            "use_ema": True,
+            "ema_momentum": config.weight_averaging,
+            "ema_warmup": config.weight_averaging_warmup,
+        }
     learning_rate = config.learning_rate
     if config.learning_rate_decay < 1:
         learning_rate = keras.optimizers.schedules.ExponentialDecay(
@@ -77,4 +83,5 @@ def compiled_tagger_for(config: TrainConfig, inputs: TrainingInputs, strategy) -
             inputs.num_intents,
             steps_per_epoch=inputs.steps_per_epoch,
             tag_names=inputs.tags.labels,
+            word_vectors=inputs.word_vectors,
         )

@@ -92,9 +92,17 @@ class TrainConfig:
     # neighbours (the "bichar" features of Chinese character corpora, word pairs in
     # English); 0: none; None: 65,536, and none for feedforward (default_pair_buckets)
     pair_dim: int = 32  # width of each neighbour pair's embedding
+    size_tables_to_data: bool = True  # hash and pair tables of at most 16 buckets per
+    # distinct trigram or word pair of the training split (a power of two, at least
+    # 1,024), so that a small corpus makes a small model; recorded in config.json
     lexicon: str = "auto"  # word list whose matches mark each token (slotkeras.lexicon):
     # auto (jieba's dictionary when the training data is one CJK character a token,
     # else none), none, or a file of words, one a line
+    word_vectors: str | None = None  # pretrained word vectors: a GloVe, word2vec or fastText
+    # text file (.txt, .vec, optionally .gz), or glove-6b-50d (the `vectors` extra);
+    # frozen, looked up beside the other encodings (slotkeras.word_vectors); None: none
+    max_word_vectors: int = 50000  # vectors kept besides the training words' (the file's
+    # most frequent words first): they bound the model's size
     word_dropout: float = 0.2  # share of training words replaced by "Other" each step, so
     # that the model learns to read unknown words from their trigrams and context
     rare_word_dropout: float = 0.0  # a: a word seen c times in training is replaced with
@@ -107,7 +115,8 @@ class TrainConfig:
     layers: int = 1  # stacked recurrent layers (more scored no better on validation)
     units: int = 128  # units per layer and direction
     dropout: float = 0.5  # on word vectors and between layers (with the neighbour pairs,
-    # chosen on the validation splits of three corpora together: docs/benchmarks.md, "Ablations behind the defaults")
+    # chosen on the validation splits of three corpora together: docs/benchmarks.md,
+    # "Ablations behind the defaults")
     variational_dropout: bool = False  # one dropout mask per utterance, the same units
     # dropped at every word (Gal & Ghahramani 2016), instead of a new mask per word
     output_layer: str | None = None  # softmax | crf (linear-chain CRF, Viterbi decoding);
@@ -121,7 +130,12 @@ class TrainConfig:
     # head; None: off for feedforward, on for the recurrent kinds
     # --- optimisation ---
     epochs: int = 40  # upper bound; early stopping usually ends sooner
-    batch_size: int = 64  # per replica
+    epoch_utterances: int = 1000  # an epoch is at least this many utterances: a smaller
+    # training set is repeated, reshuffled, within an epoch, so that validation,
+    # patience and the epoch limit count examples seen rather than passes over a few
+    # dozen utterances
+    batch_size: int = 64  # per replica (a batch of a sixteenth of a small training set,
+    # at least 8, scored lower with the refit: docs/experiments/small_data.md)
     learning_rate: float = 1e-2  # Adam (half of it: as good, but more epochs)
     learning_rate_decay: float = 1.0  # the learning rate is multiplied by this once an epoch
     # (smoothly, step by step; 1: constant)
@@ -133,13 +147,18 @@ class TrainConfig:
     # epoch, lower validation slot F1 on all three corpora)
     weight_averaging: float = 0.99  # momentum of an exponential moving average of the
     # weights, which validation, early stopping and the saved model use (0: off)
+    weight_averaging_warmup: bool = True  # the average's momentum grows as min(momentum,
+    # (1 + t) / (10 + t)) at step t (TensorFlow's ExponentialMovingAverage rule), so that
+    # a run of a few hundred steps is not averaged back to its initial weights
     patience: int = 4  # epochs without a better validation slot F1 before stopping (4
     # stopped on the same best epoch as 6 on validation; 3 did not)
     intent_loss_weight: float | None = None  # weight of the intent loss next to the slot
     # loss; None: 10 with the CRF output, whose loss is summed over an utterance's words,
     # and 0.5 with softmax, whose loss is a per-token mean (each the better on validation)
-    refit: bool = False  # after the early stop, train anew on the training and validation
-    # splits together for the epochs it chose, and keep that model
+    refit: bool | None = None  # after the early stop, train anew on the training and
+    # validation splits together for the epochs it chose, and keep that model; None: when
+    # the training split is smaller than epoch_utterances, where the validation split is
+    # a large share of the labelled data (data_size.adapted)
     seed: int = 1  # fixes every source of randomness
     # --- machinery ---
     strategy: str = "auto"  # auto | one_device | mirrored | multi_worker
@@ -182,6 +201,8 @@ class TrainConfig:
             if value is not None and (not isinstance(value, str) or not value.strip()):
                 raise bad(name, "a non-empty string or null")
         for name in _BOOLEANS:
+            if name == "refit" and self.refit is None:  # decided from the data
+                continue
             if not isinstance(getattr(self, name), bool):
                 raise bad(name, "true or false")
         for name in _NUMBERS:

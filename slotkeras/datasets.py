@@ -37,6 +37,16 @@ def featurize(
     return word_ids, trigram_ids
 
 
+def featurize_vectors(featurizer, token_lists: Sequence[Sequence[str]], chunk_size: int = 2048):
+    """Each utterance's `vector_ids` `[len]` (a featurizer with a vector vocabulary)."""
+    out = []
+    for start in range(0, len(token_lists), chunk_size):
+        chunk = token_lists[start : start + chunk_size]
+        ids = featurizer(tf.constant(pad_tokens(chunk).astype(str)))["vector_ids"].numpy()
+        out.extend(ids[i, : len(tokens)] for i, tokens in enumerate(chunk))
+    return out
+
+
 def length_buckets(max_len: int) -> list[int]:
     """Bucket boundaries for batching by length: fine for short utterances, coarser
     for long ones, so padding wastes little and few shapes are traced."""
@@ -57,12 +67,14 @@ def make_dataset(
     shuffle: bool = False,
     seed: int = 0,
     max_trigrams: int = 16,
+    vector_ids: Sequence[np.ndarray] | None = None,
 ) -> tf.data.Dataset:
     """A tf.data pipeline over featurized utterances: batches of similar length
     (bucketing), padded (ids with 0, labels with `LABEL_PAD`), cached and prefetched.
 
     Elements are `inputs` or `(inputs, targets)` with `inputs` a dict of
-    `word_ids` `[batch, time]` and `trigram_ids` `[batch, time, max_trigrams]`, and
+    `word_ids` `[batch, time]` and `trigram_ids` `[batch, time, max_trigrams]` (and
+    `vector_ids` `[batch, time]` when given), and
     `targets` a dict of `slots` `[batch, time]` and, with intents, `intent` `[batch]`.
     Without shuffling the order of the utterances is kept (one bucket), so
     predictions line up with the input.
@@ -82,6 +94,11 @@ def make_dataset(
     }
     padded_shapes = {"word_ids": [None], "trigram_ids": [None, max_trigrams]}
     padding_values = {"word_ids": 0, "trigram_ids": 0}
+    if vector_ids is not None:  # pretrained vectors' ids, 0 where a word has none
+        flat = np.concatenate(vector_ids).astype(np.int32) if len(lengths) else np.zeros(0)
+        inputs["vector_ids"] = tf.RaggedTensor.from_row_lengths(flat.astype(np.int32), lengths)
+        padded_shapes["vector_ids"] = [None]
+        padding_values["vector_ids"] = 0
     element = inputs
     if slot_ids is not None:
         targets = {

@@ -58,6 +58,7 @@ def report(
         "sentence_accuracy": 100.0 * sum(g == p for g, p in zip(gold, pred)) / max(len(gold), 1),
         "num_utterances": len(gold),
         "num_tokens": tokens,
+        "num_predicted_spans": sum(len(get_entities(p)) for p in pred),
     }
     per_slot = {}
     # seqeval orders its per-type rows by sorted span type over gold and predictions.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import keras
+import numpy as np
 
 from slotkeras.config import (
     ENCODINGS,
@@ -78,17 +79,16 @@ def build_tagger(
     slot_intent_feedback: bool | None = None,
     seed: int | None = None,
     tag_names: Sequence[str] | None = None,
+    word_vectors=None,
     name: str = "tagger",
 ) -> keras.Model:
     """Builds a slot tagger as a functional Keras model with every layer named.
 
-    Inputs (dict): `word_ids` int `[batch, time]` (1-of-N indices, 0 = padding,
-    1 = "Other") and `trigram_ids` int `[batch, time, max_trigrams]` (hashed letter
-    trigrams, 0 = none), as made by `slotkeras.layers.TokenFeaturizer`.
-
-    Outputs (dict): `slots` `[batch, time, num_tags]` (probabilities with the softmax
-    output, emission scores with the CRF output) and, when `num_intents > 0`, `intent`
-    `[batch, num_intents]` probabilities.
+    Inputs (dict, as `slotkeras.layers.TokenFeaturizer` makes them): `word_ids` int
+    `[batch, time]` (1-of-N indices, 0 = padding, 1 = "Other"), `trigram_ids` int
+    `[batch, time, max_trigrams]` (hashed letter trigrams, 0 = none). Outputs (dict):
+    `slots` `[batch, time, num_tags]` (softmax probabilities, or the CRF's emission
+    scores) and, when `num_intents > 0`, `intent` `[batch, num_intents]`.
 
     The defaults are those of `slotkeras.config.TrainConfig`; `tagger_options(config)`
     gives the arguments of a run.
@@ -123,6 +123,9 @@ def build_tagger(
         seed: seed of the dropout layers.
         tag_names: each tag's name (BIO or BIOES); with the CRF output, decoding
             keeps to the transitions their notation allows (`CRF`'s `tag_names`).
+        word_vectors: pretrained vectors `[words, dim]` (`slotkeras.word_vectors`):
+            an input `vector_ids` (0: none, i: row i - 1) looks them up in a frozen
+            embedding beside the others; None: no such input.
         name: model name.
     """
     if model not in KINDS:
@@ -137,9 +140,12 @@ def build_tagger(
     word_ids = keras.Input(shape=(None,), dtype="int32", name="word_ids")
     trigram_ids = keras.Input(shape=(None, max_trigrams), dtype="int32", name="trigram_ids")
     mask = PaddingMask(name="padding_mask")(word_ids)
+    inputs = {"word_ids": word_ids, "trigram_ids": trigram_ids}
     x = _word_vectors(
         word_ids, trigram_ids, encoding, vocabulary_size, embedding_dim, hash_buckets, hash_dim
     )
+    if word_vectors is not None:
+        x = _with_pretrained(x, inputs, word_vectors)
     x = _with_context_features(
         x, word_ids, trigram_ids, hash_buckets, char_filters, pair_buckets, pair_dim
     )
@@ -149,7 +155,7 @@ def build_tagger(
 
     x = _stack(x, mask, model, layers, units, bidirectional, dropout, noise_shape, seed)
     outputs = _heads(x, mask, num_tags, num_intents, units, output, slot_intent_feedback, tag_names)
-    return keras.Model({"word_ids": word_ids, "trigram_ids": trigram_ids}, outputs, name=name)
+    return _filled_pretrained(keras.Model(inputs, outputs, name=name), word_vectors)
 
 
 def _check_arguments(encoding, output, layers, units, num_tags, dropout) -> None:
@@ -180,6 +186,29 @@ def _stack(x, mask, model, layers, units, bidirectional, dropout, noise_shape, s
             dropout, noise_shape=noise_shape, seed=seed, name=f"dropout_{i + 1}"
         )(x)
     return x
+
+
+def _with_pretrained(x, inputs: dict, word_vectors):
+    """The word vectors `x` with each word's pretrained vector beside them, looked up
+    by the input `vector_ids` (added to `inputs`) in a frozen table whose row 0, of
+    words without a vector, is zeros (set after the model is built)."""
+    vector_ids = inputs["vector_ids"] = keras.Input((None,), dtype="int32", name="vector_ids")
+    pretrained = keras.layers.Embedding(
+        len(word_vectors) + 1,
+        word_vectors.shape[1],
+        trainable=False,
+        name="pretrained_word_vectors",
+    )(vector_ids)
+    return keras.layers.Concatenate(name="word_and_pretrained_vectors")([x, pretrained])
+
+
+def _filled_pretrained(model: keras.Model, word_vectors) -> keras.Model:
+    """`model` with its frozen table of pretrained vectors filled in: weights, not a
+    layer's config."""
+    if word_vectors is not None:
+        table = np.concatenate([np.zeros((1, word_vectors.shape[1])), word_vectors])
+        model.get_layer("pretrained_word_vectors").set_weights([table.astype("float32")])
+    return model
 
 
 def _word_vectors(

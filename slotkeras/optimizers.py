@@ -30,8 +30,29 @@ def _summed_rows(indices, *values):
 FUSED_SLICE_SHARE = 0.25
 
 
+class _WarmedUpAverage:
+    """The weight average (`use_ema`) with TensorFlow's `ExponentialMovingAverage`
+    `num_updates` rule when `ema_warmup`: at step t the momentum is
+    min(`ema_momentum`, (1 + t) / (10 + t)). Keras's fixed momentum keeps the average
+    near the initial weights for the first few hundred steps, which is all a training
+    set of a few dozen utterances gives; warmed up, the average follows the weights
+    while they move fast and settles to `ema_momentum` after about 900 steps."""
+
+    def _update_model_variables_moving_average(self, trainable_variables):
+        if not self.ema_warmup:
+            return super()._update_model_variables_moving_average(trainable_variables)
+        step = tf.cast(self.iterations, tf.float32)
+        warm = tf.minimum(tf.cast(self.ema_momentum, tf.float32), (1.0 + step) / (10.0 + step))
+        # The first step copies the weights, as Keras's own average does.
+        warm = warm * tf.cast(tf.not_equal(self.iterations, 0), tf.float32)
+        for variable, average in zip(trainable_variables, self._model_variables_moving_average):
+            if average is not None:
+                momentum = tf.cast(warm, variable.dtype)
+                average.assign(momentum * average + (1 - momentum) * variable)
+
+
 @keras.saving.register_keras_serializable(package="slotkeras")
-class FusedAdam(keras.optimizers.Adam):
+class FusedAdam(_WarmedUpAverage, keras.optimizers.Adam):
     """Adam, each weight's update one fused, in-place kernel.
 
     Keras' `Adam.update_step` is written with backend-neutral ops: about a dozen
@@ -60,15 +81,18 @@ class FusedAdam(keras.optimizers.Adam):
 
     Args:
         square_slices: see above.
+        ema_warmup: warm the weight average up (`_WarmedUpAverage`), default False.
         Others: those of `keras.optimizers.Adam`.
     """
 
-    def __init__(self, *args, square_slices: bool = True, **kwargs):
+    def __init__(self, *args, square_slices: bool = True, ema_warmup: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.square_slices = square_slices
+        self.ema_warmup = ema_warmup
 
     def get_config(self):
-        return {**super().get_config(), "square_slices": self.square_slices}
+        config = super().get_config()
+        return {**config, "square_slices": self.square_slices, "ema_warmup": self.ema_warmup}
 
     def update_step(self, gradient, variable, learning_rate):
         index = self._get_variable_index(variable)
@@ -129,7 +153,7 @@ class FusedAdam(keras.optimizers.Adam):
 
 
 @keras.saving.register_keras_serializable(package="slotkeras")
-class LazyAdam(keras.optimizers.Adam):
+class LazyAdam(_WarmedUpAverage, keras.optimizers.Adam):
     """Adam that updates only the rows of an embedding table that a batch used.
 
     Dense gradients get Keras' Adam update unchanged. A sparse gradient
@@ -142,16 +166,22 @@ class LazyAdam(keras.optimizers.Adam):
     Addons and PyTorch's SparseAdam: bias correction uses the global step, and rows
     unseen in a batch keep their moments until they are seen again.
 
-    Args: those of `keras.optimizers.Adam` (`amsgrad` is not supported).
+    Args:
+        ema_warmup: warm the weight average up (`_WarmedUpAverage`), default False.
+        Others: those of `keras.optimizers.Adam` (`amsgrad` is not supported).
     """
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, ema_warmup: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
+        self.ema_warmup = ema_warmup
         if self.amsgrad:
             raise ValueError(
                 "Received an invalid value for argument `amsgrad`, expected False "
                 "(LazyAdam has no AMSGrad variant), got True."
             )
+
+    def get_config(self):
+        return {**super().get_config(), "ema_warmup": self.ema_warmup}
 
     def update_step(self, gradient, variable, learning_rate):
         if not isinstance(gradient, tf.IndexedSlices):

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
-from slotkeras import lexicon
+from slotkeras import data_size, lexicon
 from slotkeras.config import TrainConfig
-from slotkeras.datasets import featurize, make_dataset
+from slotkeras.datasets import featurize, featurize_vectors, make_dataset
 from slotkeras.layers.token_featurizer import OTHER_INDEX, TokenFeaturizer
 from slotkeras.splits import Splits
 from slotkeras.tag_schemes import iob_spans, to_bioes
@@ -33,6 +33,7 @@ class TrainingInputs:
     valid: tf.data.Dataset  # inputs of `valid_utterances`, in their order
     valid_utterances: list  # the validation split, sorted by length
     tag_scheme: str  # "bio" or "bioes": the tags the model learns
+    word_vectors: np.ndarray | None = None  # pretrained rows of `vector_ids` 1.. (or none)
 
     @property
     def num_intents(self) -> int:
@@ -66,6 +67,7 @@ def training_inputs(
         min_count=config.min_count,
         max_size=config.max_vocab,
     )
+    vector_words, word_vectors = _pretrained(config, train)
     featurizer = TokenFeaturizer(
         vocabulary,
         lowercase=config.lowercase,
@@ -74,6 +76,7 @@ def training_inputs(
         lexicon=[word for word, _ in words],
         lexicon_tags=[tag for _, tag in words],
         max_word_length=lexicon.MAX_WORD_LENGTH,
+        vector_vocabulary=vector_words,
         name="token_featurizer",
     )
     scheme = tag_scheme_for(config, train)
@@ -85,21 +88,27 @@ def training_inputs(
 
     global_batch = config.batch_size * replicas
     arrays = _dataset_arrays(featurizer, train, train_tags, tags, intents)
+    train_vector_ids = _vector_ids(featurizer, train)
     # Trigrams alone have no 1-of-N word to drop.
     rates = word_dropout_rates(
         arrays[0], featurizer.vocabulary_size, config.word_dropout, config.rare_word_dropout
     ) * (config.encoding != "hash")
+
+    passes = data_size.passes_per_epoch(config, len(train))
 
     def epoch(number):
         """Epoch `number`'s batches, by length, in an order and with a word dropout
         drawn from the seed and the epoch's number alone."""
         batches = make_dataset(
             *arrays,
+            vector_ids=train_vector_ids,
             batch_size=global_batch,
             shuffle=True,
             seed=config.seed * _SEED_STRIDE + number,
             max_trigrams=config.max_trigrams,
         )
+        if passes > 1:  # reshuffled at each pass: the dataset reshuffles each iteration
+            batches = batches.repeat(passes)
         if rates.any():
             batches = batches.enumerate().map(_word_dropout(rates, config.seed, number))
         return batches
@@ -122,16 +131,17 @@ def training_inputs(
         epochs = tf.data.Dataset.range(first_epoch, max(config.epochs, first_epoch))
         return epochs.flat_map(epoch).with_options(options)
 
-    # Sorted by length, validation batches hold little padding.
-    order = np.argsort([len(u.tokens) for u in splits.valid], kind="stable")
-    valid = [splits.valid[i] for i in order]
-    # Inputs only: validation is scored on the BIO tags of `valid_utterances`.
-    word_ids, trigram_ids = featurize(featurizer, [u.tokens for u in valid])
-    valid_ds = make_dataset(
-        word_ids, trigram_ids, batch_size=VALIDATION_BATCH, max_trigrams=config.max_trigrams
-    )
+    valid, valid_ds = _validation_inputs(featurizer, splits.valid, config)
     return TrainingInputs(
-        featurizer, tags, intents, train_from, steps_per_epoch, valid_ds, valid, scheme
+        featurizer,
+        tags,
+        intents,
+        train_from,
+        steps_per_epoch,
+        valid_ds,
+        valid,
+        scheme,
+        word_vectors,
     )
 
 
@@ -155,6 +165,41 @@ def tag_scheme_for(config: TrainConfig, train) -> str:
 def model_tags(scheme: str, tags):
     """An utterance's BIO tags in the scheme the model learns."""
     return to_bioes(tags) if scheme == "bioes" else list(tags)
+
+
+def _validation_inputs(featurizer, utterances, config: TrainConfig):
+    """The validation utterances sorted by length (batches hold little padding) and
+    their inputs; they are scored on their BIO tags (`valid_utterances`)."""
+    order = np.argsort([len(u.tokens) for u in utterances], kind="stable")
+    valid = [utterances[i] for i in order]
+    word_ids, trigram_ids = featurize(featurizer, [u.tokens for u in valid])
+    valid_ds = make_dataset(
+        word_ids,
+        trigram_ids,
+        batch_size=VALIDATION_BATCH,
+        max_trigrams=config.max_trigrams,
+        vector_ids=_vector_ids(featurizer, valid),
+    )
+    return valid, valid_ds
+
+
+def _pretrained(config: TrainConfig, train) -> tuple[list[str], np.ndarray | None]:
+    """The words and rows of `config.word_vectors` the run keeps: its training words'
+    and the `max_word_vectors` most frequent."""
+    if config.word_vectors is None:
+        return [], None
+    from slotkeras.word_vectors import load_word_vectors
+
+    words = (token for u in train for token in u.tokens)
+    return load_word_vectors(
+        config.word_vectors, words, config.max_word_vectors, lowercase=config.lowercase
+    )
+
+
+def _vector_ids(featurizer, utterances):
+    if not featurizer.vector_vocabulary:
+        return None
+    return featurize_vectors(featurizer, [u.tokens for u in utterances])
 
 
 def _dataset_arrays(featurizer, utterances, tag_lists, tag_vocab, intent_vocab):

@@ -93,9 +93,7 @@ def test_the_cycle_finder_finds_the_cycle_the_package_once_had(tmp_path):
     package.mkdir()
     (package / "__init__.py").write_text("")
     (package / "data.py").write_text("from pkg.model_folder import atomic_write\n")
-    (package / "model_folder.py").write_text(
-        "def write():\n    from pkg.predictor import export\n"
-    )
+    (package / "model_folder.py").write_text("def write():\n    from pkg.predictor import export\n")
     (package / "predictor.py").write_text("from pkg import data\n")
     (package / "lone.py").write_text("import json\n")
     graph = {
@@ -150,9 +148,7 @@ def test_every_registered_layer_is_exported_by_slotkeras_layers():
     defined = set()
     for path in (PACKAGE / "layers").glob("*.py"):
         text = path.read_text(encoding="utf-8")
-        defined |= set(
-            re.findall(r"register_keras_serializable\([^)]*\)\s*\nclass (\w+)", text)
-        )
+        defined |= set(re.findall(r"register_keras_serializable\([^)]*\)\s*\nclass (\w+)", text))
     assert defined and defined <= registered_on_import
     import slotkeras.layers
 

@@ -23,6 +23,8 @@ TINY = [
     "--epochs", "2", "--batch-size", "4", "--units", "8", "--layers", "1",
     "--embedding-dim", "8", "--hash-dim", "8", "--hash-buckets", "512",
     "--verbose", "0", "--output-layer", "softmax",
+    # The machinery under test, not small-data training: one pass an epoch, no refit.
+    "--epoch-utterances", "1", "--no-refit",
 ]  # fmt: skip
 DIGEST = re.compile(r"final weights sha256 ([0-9a-f]{64})")
 TIMEOUT = 300  # seconds for a whole run of both workers (~20 s on an idle 2-core machine)

@@ -32,6 +32,7 @@ def test_refit_trains_on_both_splits_for_the_chosen_epochs(tmp_path, refit):
         valid=str(valid_file),
         output=str(tmp_path / "model"),
         epochs=3,
+        epoch_utterances=1,  # a pass an epoch, as the refit's own epochs count
         units=8,
         embedding_dim=8,
         hash_dim=8,

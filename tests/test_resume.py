@@ -25,6 +25,8 @@ EPOCHS = 3
 TINY = [
     "--units", "8", "--embedding-dim", "8", "--hash-dim", "8", "--hash-buckets", "512",
     "--batch-size", "16", "--verbose", "0", "--no-export", "--seed", "3",
+    # The machinery under test, not small-data training: one pass an epoch, no refit.
+    "--epoch-utterances", "1", "--no-refit",
 ]  # fmt: skip
 KILL_AFTER_CHECKPOINT = """
 import os, signal, sys

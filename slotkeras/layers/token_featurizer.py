@@ -37,6 +37,9 @@ class TokenFeaturizer(keras.layers.Layer):
         max_word_length: longest lexicon word matched, in tokens, default 4.
         lexicon_tags: each lexicon word's tag (jieba's part of speech), "" for
             none, default none at all.
+        vector_vocabulary: the words that have a pretrained vector (lower-cased as the
+            keys are), default none; the i-th word's `vector_ids` is i + 1, any other
+            word's 0 (`slotkeras.word_vectors`).
 
     Call arguments:
         tokens: string tensor `[batch, time]` padded with "".
@@ -44,7 +47,7 @@ class TokenFeaturizer(keras.layers.Layer):
     Returns:
         dict with `word_ids` (int32 `[batch, time]`) and `trigram_ids`
         (int32 `[batch, time, max_trigrams]`; with a lexicon, its matches follow
-        the trigrams).
+        the trigrams); with a vector vocabulary, `vector_ids` (int32 `[batch, time]`).
     """
 
     def __init__(
@@ -56,6 +59,7 @@ class TokenFeaturizer(keras.layers.Layer):
         lexicon=(),
         max_word_length=4,
         lexicon_tags=(),
+        vector_vocabulary=(),
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -94,6 +98,16 @@ class TokenFeaturizer(keras.layers.Layer):
             ),
             default_value=OTHER_INDEX,
         )
+        self.vector_vocabulary = [str(word) for word in vector_vocabulary]
+        self._vector_table = None
+        if self.vector_vocabulary:
+            self._vector_table = tf.lookup.StaticHashTable(
+                tf.lookup.KeyValueTensorInitializer(
+                    tf.constant(self.vector_vocabulary, dtype=tf.string),
+                    tf.range(1, len(self.vector_vocabulary) + 1, dtype=tf.int64),
+                ),
+                default_value=0,
+            )
         self.hashing = LetterTrigramHashing(
             num_buckets=num_buckets,
             max_trigrams=max_trigrams,
@@ -116,7 +130,10 @@ class TokenFeaturizer(keras.layers.Layer):
         trigram_ids = self.hashing(tokens)
         if self._lexicon_table is not None:
             trigram_ids = self._with_lexicon_matches(keys, trigram_ids)
-        return {"word_ids": word_ids, "trigram_ids": trigram_ids}
+        features = {"word_ids": word_ids, "trigram_ids": trigram_ids}
+        if self._vector_table is not None:
+            features["vector_ids"] = tf.cast(self._vector_table.lookup(keys), tf.int32)
+        return features
 
     def _with_lexicon_matches(self, keys, trigram_ids):
         """`trigram_ids` with each token's lexicon matches in its unused slots: for
@@ -171,12 +188,15 @@ class TokenFeaturizer(keras.layers.Layer):
         return tf.gather(both, order, batch_dims=2)[..., : self.max_trigrams]
 
     def compute_output_spec(self, tokens):
-        return {
+        spec = {
             "word_ids": keras.KerasTensor(tuple(tokens.shape), dtype="int32"),
             "trigram_ids": keras.KerasTensor(
                 tuple(tokens.shape) + (self.max_trigrams,), dtype="int32"
             ),
         }
+        if self.vector_vocabulary:
+            spec["vector_ids"] = keras.KerasTensor(tuple(tokens.shape), dtype="int32")
+        return spec
 
     def get_config(self):
         config = super().get_config()
@@ -188,5 +208,6 @@ class TokenFeaturizer(keras.layers.Layer):
             lexicon=list(self.lexicon),
             max_word_length=self.max_word_length,
             lexicon_tags=list(self.lexicon_tags),
+            vector_vocabulary=list(self.vector_vocabulary),
         )
         return config
