@@ -530,7 +530,7 @@ def predict_main(argv=None, prog: str = "slotkeras predict") -> int:
     options = reader_options(args)
     kind = utterances = None
     if args.file:  # checked whole before TensorFlow loads: bad input writes nothing
-        kind = stream.kind_of(args.file, args.format, args.pretokenized)
+        kind = stream.kind_of(args.file, args.format, args.pretokenized, args.text_column)
         utterances = stream.check_source(args.file, kind, options)
     read_model_folder(args.model)  # a missing or broken folder fails before TF loads
     _import_tensorflow_quietly()
@@ -577,7 +577,7 @@ def rank_main(argv=None, prog: str = "slotkeras rank") -> int:
     from slotkeras.model_folder import read_model_folder
 
     _check_destination(args.output, "--output", prog)
-    kind = stream.kind_of(args.file, args.format)
+    kind = stream.kind_of(args.file, args.format, text_column=args.text_column)
     utterances = stream.check_source(args.file, kind, reader_options(args))
     read_model_folder(args.model)  # a missing or broken folder fails before TF loads
     _import_tensorflow_quietly()

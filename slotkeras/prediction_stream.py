@@ -29,7 +29,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from slotkeras.text_files import json_line
+from slotkeras.text_files import BINARY, binary_problem, json_line
 from slotkeras.utterance import DataError
 
 CHUNK = 256  # utterances read, tagged and written at a time
@@ -57,7 +57,9 @@ class _CountingReader(io.RawIOBase):
         super().close()
 
 
-def kind_of(path, format: str = "auto", pretokenized: bool = False) -> str:
+def kind_of(
+    path, format: str = "auto", pretokenized: bool = False, text_column: str = "text"
+) -> str:
     """How a file's utterances are read: `lines`, `csv`, `jsonl` (streamed raw text),
     or `read` (by slotkeras.data, whole)."""
     path = Path(path)
@@ -69,8 +71,21 @@ def kind_of(path, format: str = "auto", pretokenized: bool = False) -> str:
     if format == "jsonl" or suffix in _JSONL_SUFFIXES:
         return "jsonl"
     if suffix in _CSV_SUFFIXES:
-        return "csv"
+        # A token CSV (a token a row) is a corpus: read whole, its tokens joined.
+        return "read" if _is_token_csv(path, text_column) else "csv"
     return "read" if suffix in _READ_WHOLE else "lines"
+
+
+def _is_token_csv(path: Path, text_column: str) -> bool:
+    """Whether a CSV's header names a `token` column and no text column."""
+    try:
+        with open(path, "rb") as handle:
+            first = handle.readline(1 << 16).decode("utf-8-sig", "replace")
+    except OSError:
+        return False  # reading it again reports the error in one line
+    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    header = [name.strip() for name in next(csv.reader([first], delimiter=delimiter), [])]
+    return "token" in header and text_column not in header
 
 
 def text_chunks(path, kind: str, text_column: str = "text", chunk: int = CHUNK, counter=None):
@@ -108,8 +123,9 @@ def _decoded(path, data: bytes, number: int) -> str:
         if data.startswith((b"\xff\xfe", b"\xfe\xff")):
             raise DataError(path, "UTF-16 text, expected UTF-8 (save it as UTF-8)")
         data = data.removeprefix(b"\xef\xbb\xbf")
-    if b"\0" in data:
-        raise DataError(path, "binary file, not text")
+    problem = binary_problem(data) if number == 1 else None
+    if problem or b"\0" in data:
+        raise DataError(path, problem or BINARY)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -135,6 +151,9 @@ def _jsonl_texts(path, handle, text_column):
 
 
 def _csv_texts(path, handle, text_column):
+    problem = binary_problem(handle.peek(512)[:512])  # a workbook saved as .csv, say
+    if problem:
+        raise DataError(path, problem)
     delimiter = "\t" if Path(path).suffix.lower() == ".tsv" else ","
     stream = io.TextIOWrapper(handle, encoding="utf-8-sig", newline="")
     reader = csv.reader(stream, delimiter=delimiter, strict=True)
@@ -149,7 +168,7 @@ def _csv_texts(path, handle, text_column):
         except UnicodeDecodeError:
             raise DataError(path, "not valid UTF-8", row=start) from None
         if "\0" in "".join(row):
-            raise DataError(path, "binary file, not text")
+            raise DataError(path, BINARY)
         if index is None and any(cell.strip() for cell in row):
             header = [name.strip() for name in row]
             if text_column not in header:

@@ -14,6 +14,14 @@ from pathlib import Path
 from slotkeras.utterance import NA_CELLS, DataError, plural
 
 UTF8_BOM = b"\xef\xbb\xbf"
+BINARY = "binary file, not text"
+
+
+def binary_problem(data: bytes) -> str | None:
+    """What is wrong with a file that starts with `data`, if it is not text."""
+    if data.startswith(b"PK\x03\x04"):
+        return f"{BINARY} (a zip archive: an Excel workbook? save it as CSV UTF-8)"
+    return BINARY if b"\0" in data else None
 
 
 class _Missing:
@@ -40,12 +48,9 @@ def read_text(path: Path) -> str:
         raise DataError(path, f"cannot read it: {error.strerror or error}") from None
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise DataError(path, "UTF-16 text, expected UTF-8 (save it as UTF-8)")
-    if data.startswith(b"PK\x03\x04"):
-        raise DataError(
-            path, "binary file, not text (a zip archive: an Excel workbook? save it as CSV UTF-8)"
-        )
-    if b"\0" in data:
-        raise DataError(path, "binary file, not text")
+    problem = binary_problem(data)
+    if problem:
+        raise DataError(path, problem)
     if data.startswith(UTF8_BOM):
         data = data[len(UTF8_BOM) :]
     try:
