@@ -29,7 +29,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from slotkeras.text_files import BINARY, binary_problem, json_line
+from slotkeras.text_files import BINARY, binary_problem, csv_rows, json_line, reading
 from slotkeras.utterance import DataError
 
 CHUNK = 256  # utterances read, tagged and written at a time
@@ -92,14 +92,8 @@ def text_chunks(path, kind: str, text_column: str = "text", chunk: int = CHUNK, 
     """The raw texts of a `lines`, `csv` or `jsonl` file in lists of up to `chunk`;
     `counter` (a list) gets the reader that counts the bytes read."""
     path = Path(path)
-    try:
+    with reading(path):
         raw = _CountingReader(open(path, "rb", buffering=0))  # noqa: SIM115
-    except FileNotFoundError:
-        raise DataError(path, "no such file") from None
-    except IsADirectoryError:
-        raise DataError(path, "is a folder, expected a file") from None
-    except OSError as error:
-        raise DataError(path, f"cannot read it: {error.strerror or error}") from None
     if counter is not None:
         counter.append(raw)
     with io.BufferedReader(raw) as handle:
@@ -156,17 +150,8 @@ def _csv_texts(path, handle, text_column):
         raise DataError(path, problem)
     delimiter = "\t" if Path(path).suffix.lower() == ".tsv" else ","
     stream = io.TextIOWrapper(handle, encoding="utf-8-sig", newline="")
-    reader = csv.reader(stream, delimiter=delimiter, strict=True)
-    index, start = None, 1
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as error:
-            raise DataError(path, f"CSV quoting error: {error}", row=start) from None
-        except UnicodeDecodeError:
-            raise DataError(path, "not valid UTF-8", row=start) from None
+    index = None
+    for start, row in csv_rows(path, stream, delimiter):
         if "\0" in "".join(row):
             raise DataError(path, BINARY)
         if index is None and any(cell.strip() for cell in row):
@@ -179,7 +164,6 @@ def _csv_texts(path, handle, text_column):
             if len(row) != width:
                 raise DataError(path, f"{len(row)} fields but the header has {width}", start)
             yield row[index]
-        start = reader.line_num + 1
     if index is None:
         raise DataError(path, "empty file")
 

@@ -5,6 +5,7 @@ reason."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -34,10 +35,11 @@ class _Missing:
 MISSING = _Missing()
 
 
-def read_text(path: Path) -> str:
-    """The file decoded as UTF-8 (a BOM dropped), or a DataError."""
+@contextlib.contextmanager
+def reading(path):
+    """Turns an error of opening or reading `path` into one `DataError` line."""
     try:
-        data = path.read_bytes()
+        yield
     except FileNotFoundError:
         raise DataError(path, "no such file") from None
     except IsADirectoryError:
@@ -46,6 +48,12 @@ def read_text(path: Path) -> str:
         raise DataError(path, "permission denied") from None
     except OSError as error:
         raise DataError(path, f"cannot read it: {error.strerror or error}") from None
+
+
+def read_text(path: Path) -> str:
+    """The file decoded as UTF-8 (a BOM dropped), or a DataError."""
+    with reading(path):
+        data = path.read_bytes()
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise DataError(path, "UTF-16 text, expected UTF-8 (save it as UTF-8)")
     problem = binary_problem(data)
@@ -89,7 +97,13 @@ def csv_records(path, text, delimiter) -> Iterator[tuple[int, list[str]]]:
     """(line where the record starts, fields) for each CSV record."""
     if text.strip() == "":
         raise DataError(path, "empty file")
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    yield from csv_rows(path, io.StringIO(text, newline=""), delimiter)
+
+
+def csv_rows(path, stream, delimiter) -> Iterator[tuple[int, list[str]]]:
+    """The CSV records of a text stream, each with the line it starts on; a quoting
+    error, or bytes that are not UTF-8, is a DataError naming that line."""
+    reader = csv.reader(stream, delimiter=delimiter, strict=True)
     start = 1
     while True:
         try:
@@ -98,6 +112,8 @@ def csv_records(path, text, delimiter) -> Iterator[tuple[int, list[str]]]:
             return
         except csv.Error as error:
             raise DataError(path, f"CSV quoting error: {error}", row=start) from None
+        except UnicodeDecodeError:
+            raise DataError(path, "not valid UTF-8", row=start) from None
         yield start, row
         start = reader.line_num + 1
 
