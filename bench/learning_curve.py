@@ -35,8 +35,6 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from accuracy import (  # noqa: E402
-    CRF_RESULTS,
-    RESULTS,
     ROOT,
     commit,
     machine,
@@ -131,7 +129,7 @@ def run_crf(train, valid, heldout, test) -> dict:
     return row
 
 
-def table(corpus: str, rows: list[dict], full: dict) -> list[str]:
+def table(rows: list[dict]) -> list[str]:
     """The corpus's table: one row a size, one column a system, mean ± std of the draws."""
     systems = sorted({r["system"] for r in rows}, key=lambda s: (s != "crf", s))
     sizes = sorted({r["size"] for r in rows})
@@ -149,24 +147,6 @@ def table(corpus: str, rows: list[dict], full: dict) -> list[str]:
         mb = [r["folder_mb"] for r in rows if r["size"] == size and "folder_mb" in r]
         mb_cell = f"{sum(mb) / len(mb):.1f}" if mb else "-"
         out.append(f"| {size} | " + " | ".join(cells) + f" | {mb_cell} |")
-    if full:
-        out.append(f"| all ({full['n']}) | {full.get('crf', '-')} | {full.get('default', '-')} | |")
-    return out
-
-
-def full_data_row(corpus: str) -> dict:
-    """The full-data figures of bench/accuracy.py and bench/crf_anchor.py, if any."""
-    out = {}
-    default = [r for r in read_rows(RESULTS) if r.get("corpus") == corpus and r.get("default")]
-    if default:
-        latest = default[-1].get("commit")
-        values = [r["test_slot_f1"] for r in default if r.get("commit") == latest]
-        out["default"] = mean_std(values)
-        out["n"] = default[-1].get("train_utterances", "full")
-    crf = [r for r in read_rows(CRF_RESULTS) if r.get("corpus") == corpus]
-    if crf:
-        out["crf"] = f"{crf[-1]['test_slot_f1']:.2f}"
-        out.setdefault("n", crf[-1].get("train_utterances", "full"))
     return out
 
 
@@ -178,8 +158,8 @@ def publish_doc(corpora, command: str) -> None:
         f"Command: `{shown}` ({machine()}, {datetime.date.today().isoformat()}). Test "
         "slot F1 (span level, conlleval), mean ± std of 3 draws of N training "
         "utterances (validation: max(20, N/4) utterances drawn from the validation "
-        "split); each system's latest rows. The last row: the full training split, from "
-        "the accuracy sections.",
+        "split); each system's latest rows. A size missing from a table was not run. The "
+        "full training splits' figures are in the accuracy sections above.",
         "",
     ]
     for corpus in corpora:
@@ -189,7 +169,7 @@ def publish_doc(corpora, command: str) -> None:
         latest = {}
         for r in mine:  # each system's latest run of each (size, draw)
             latest[(r["system"], r["size"], r["draw"])] = r
-        lines += [f"**{corpus}**", ""] + table(corpus, list(latest.values()), {}) + [""]
+        lines += [f"**{corpus}**", ""] + table(list(latest.values())) + [""]
     lines.append("![test slot F1 against N](learning_curve.png)")
     publish("<!-- learning-curve:begin -->", "<!-- learning-curve:end -->", lines)
     plot(rows, corpora)
