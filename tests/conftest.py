@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 ATIS = ROOT.parent / "shared" / "data" / "atis"  # never copied into the project
 QUIET_TF = {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0", "CUDA_VISIBLE_DEVICES": ""}
@@ -57,3 +59,15 @@ def free_ports(count: int) -> list[int]:
     finally:
         for sock in sockets:
             sock.close()
+
+
+@pytest.fixture(autouse=True)
+def _environment_kept():
+    """The command lines set TensorFlow's environment variables for their process
+    (`cli._quiet_tensorflow`); a test that runs one in-process must not leave them to
+    the tests after it, whose child processes would then run TensorFlow configured
+    otherwise than this process (oneDNN off there, on here: other float rounding)."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
