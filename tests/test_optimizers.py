@@ -283,3 +283,28 @@ def test_learning_rate_falls_by_the_decay_factor_each_epoch():
     constant = compiled(learning_rate=0.01)
     constant.iterations.assign(100)
     np.testing.assert_allclose(float(constant.learning_rate), 0.01, rtol=1e-6)
+
+
+def test_the_warmed_up_weight_average_follows_the_num_updates_rule():
+    """With `ema_warmup` the average's momentum at step t is min(m, (1 + t) / (10 + t))
+    (the first step copies the weights); without it, Keras's fixed m, which leaves a
+    short run's average near its initial weights."""
+    import tensorflow as tf
+
+    averages = {}
+    for warmup in (True, False):
+        variable = tf.Variable([1.0, -2.0])
+        optimizer = FusedAdam(0.1, use_ema=True, ema_momentum=0.99, ema_warmup=warmup)
+        optimizer.build([variable])
+        expected, values = None, []
+        for t in range(6):
+            optimizer.apply([tf.constant([0.5, -0.25])], [variable])
+            value = variable.numpy()
+            momentum = 0.0 if t == 0 else (min(0.99, (1 + t) / (10 + t)) if warmup else 0.99)
+            expected = value if expected is None else momentum * expected + (1 - momentum) * value
+            values.append(value)
+        averages[warmup] = optimizer._model_variables_moving_average[0].numpy()
+        np.testing.assert_allclose(averages[warmup], expected, rtol=1e-6)
+    # Six steps in, the warmed-up average is near the latest weights, Keras's near the first.
+    assert abs(averages[True] - values[-1]).max() < abs(averages[True] - values[0]).max()
+    assert abs(averages[False] - values[0]).max() < abs(averages[False] - values[-1]).max()
