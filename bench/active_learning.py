@@ -7,7 +7,8 @@ For each corpus and draw d (0, 1, 2): the training split is shuffled with
 `random.Random(d)`; its first `--start` (100) utterances are labelled and the rest are
 the pool. A round trains the default model (`train.py` with no model flags, seed
 d + 1) on the labelled utterances, stopping early on a fixed `--valid-size` (200)
-utterances of the validation split, scores test slot F1, and adds `--step` (100)
+utterances of the validation split and without the refit (which would add those 200
+to the labelled ones), scores test slot F1, and adds `--step` (100)
 utterances of the pool: the `--top` the model is least sure of by `slotkeras rank`'s
 measure (`span` or `entropy`, on the pool's own tokens) for a ranked strategy, a draw
 of `random.Random(d, round)` for `random`. `--rounds` (9) additions: 100 to 1,000
@@ -79,7 +80,10 @@ def train_and_score(train, valid, test, seed, epochs):
 
     keras.backend.clear_session()
     folder = Path(tempfile.mkdtemp()) / "model"
+    # No refit: below 1,000 utterances the default would retrain on train + the
+    # validation draw, so a round "with 100 labelled" would learn from 300.
     args = ["--output", str(folder), "--seed", str(seed), "--verbose", "0", "--no-export"]
+    args += ["--no-refit"]
     args += ["--epochs", str(epochs)] if epochs else []
     config = config_from_args(train_parser().parse_args(args))
     training.train(config, log=lambda *_: None, splits=Splits(train, valid, None, None))
