@@ -6,9 +6,9 @@ throughput against the SavedModel's own batches.
 A model is trained for one epoch on ATIS (or `--model` names one with a
 saved_model/). The ATIS test utterances, as typed text, are repeated into files of
 `--sizes` lines. Each file is tagged in a fresh process the way `slotkeras predict
---file F` tags it (`prediction_stream.predict_file`, JSON lines written to
-/dev/null): its peak resident memory (`ru_maxrss`) and its utterances/s, the model's
-loading not counted. In one more process the SavedModel (`serve`, loaded with
+--file F` tags it (`prediction_stream.check_source`, then `predict_file`, JSON lines
+written to /dev/null): its peak resident memory (`ru_maxrss`) and its utterances/s,
+the model's loading not counted. In one more process the SavedModel (`serve`, loaded with
 `tf.saved_model.load`) tags the same texts in batches of 256, as bench/speed.py
 times serving (the first 20,000 lines): the reference the streamed throughput is
 compared with. `--publish`
@@ -78,6 +78,7 @@ def child(kind: str, path: str, model: Path) -> dict:
         filler.tag_text(["warm up the graph"] * 256)
         with open(os.devnull, "w", encoding="utf-8") as sink:
             started = time.perf_counter()
+            prediction_stream.check_source(path, "lines")  # predict's pass before tagging
             count = prediction_stream.predict_file(
                 filler, path, PredictionWriter(sink, "jsonl"), kind="lines", progress=False
             )

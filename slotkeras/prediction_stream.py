@@ -25,7 +25,9 @@ import io
 import os
 import secrets
 import sys
+from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -33,6 +35,11 @@ from slotkeras.text_files import BINARY, binary_problem, csv_rows, json_line, re
 from slotkeras.utterance import DataError
 
 CHUNK = 256  # utterances read, tagged and written at a time
+# Chunks served at once on worker threads, ahead of the one being written: one call of
+# the serving graph leaves the cores partly idle (docs/benchmarks.md, "Predicting a
+# large file"), and each chunk in flight costs one chunk's memory, so memory stays
+# constant.
+AHEAD = 2
 _CSV_SUFFIXES = (".csv", ".tsv")
 _JSONL_SUFFIXES = (".jsonl", ".ndjson")
 _READ_WHOLE = (".json", ".md", ".markdown", ".yml", ".yaml", ".conll", ".bio", ".iob")
@@ -237,19 +244,39 @@ def prediction_batches(filler, source, *, kind, utterances=None, pretokenized=Fa
     as `kind_of` says; `utterances`: what `check_source` read of a `read` file;
     `progress`: draw the progress bar (on a terminal)."""
     if kind == "read":
-        for batch in _chunked(utterances, CHUNK):
-            if pretokenized:
-                yield filler.predict([list(u.tokens) for u in batch])
-            else:
-                yield filler.tag_text([u.text or " ".join(u.tokens) for u in batch])
+        batches = (list(batch) for batch in _chunked(utterances, CHUNK))
+        if pretokenized:
+            yield from (filler.predict([list(u.tokens) for u in batch]) for batch in batches)
+            return
+        texts = ([u.text or " ".join(u.tokens) for u in batch] for batch in batches)
+        for chunk, served in _one_ahead(texts, filler.serve_text):
+            yield filler.text_predictions(chunk, served)
         return
     counter = []
     bar = Progress(Path(source).stat().st_size if progress else None)
     bar.shown = bar.shown and progress
-    for texts in text_chunks(source, kind, text_column, counter=counter):
-        yield filler.tag_text(texts)
+    chunks = text_chunks(source, kind, text_column, counter=counter)
+    for texts, served in _one_ahead(chunks, filler.serve_text):
+        yield filler.text_predictions(texts, served)
         bar.update(len(texts), counter[0].count)
     bar.close()
+
+
+def _one_ahead(chunks: Iterable[list], serve) -> Iterator[tuple[list, dict]]:
+    """`(chunk, serve(chunk))` in order, the next `AHEAD` chunks served on worker
+    threads while the caller turns this one into output: TensorFlow runs its graph
+    without holding the GIL, so the model's work overlaps the Python that builds and
+    writes the predictions, and two calls of the graph keep both cores busy."""
+    with ThreadPoolExecutor(max_workers=AHEAD, thread_name_prefix="slotkeras-serve") as pool:
+        pending = deque()
+        for chunk in chunks:
+            pending.append((chunk, pool.submit(serve, chunk)))
+            if len(pending) > AHEAD:
+                chunk, future = pending.popleft()
+                yield chunk, future.result()
+        while pending:
+            chunk, future = pending.popleft()
+            yield chunk, future.result()
 
 
 def predict_file(filler, source, writer, **options) -> int:

@@ -3,6 +3,7 @@ typed utterances, streamed in chunks, and written for annotation tools."""
 
 import io
 import json
+import time
 import types
 
 import pytest
@@ -157,8 +158,12 @@ class FakeFiller:
     def __init__(self):
         self.batches = []
 
-    def tag_text(self, texts):
+    def serve_text(self, texts):
         self.batches.append(len(texts))
+        return {"texts": list(texts)}
+
+    def text_predictions(self, texts, served):
+        assert served["texts"] == texts  # each chunk's outputs with its own texts
         return [self._prediction(text) for text in texts]
 
     @staticmethod
@@ -193,6 +198,20 @@ def test_a_file_is_tagged_and_written_a_chunk_at_a_time(tmp_path, monkeypatch):
     assert filler.batches == [256, 256, 256, 256, 26]  # predict_file's own chunks
     assert out.flushes >= 5
     assert out.getvalue().splitlines()[3] == '{"text": "line 3", "slots": []}'
+
+
+def test_chunks_served_at_once_are_written_in_file_order(tmp_path):
+    class SlowFirst(FakeFiller):
+        def serve_text(self, texts):
+            if texts[0] == "line 0":
+                time.sleep(0.2)  # the first chunk finishes after those served beside it
+            return super().serve_text(texts)
+
+    path = write(tmp_path / "many.txt", "".join(f"line {i}\n" for i in range(1000)))
+    out = CountingStream()
+    assert predict_file(SlowFirst(), path, PredictionWriter(out, "jsonl"), kind="lines") == 1000
+    texts = [json.loads(line)["text"] for line in out.getvalue().splitlines()]
+    assert texts == [f"line {i}" for i in range(1000)]
 
 
 def test_the_progress_bar_is_drawn_only_on_a_terminal():
