@@ -263,10 +263,13 @@ def _packages() -> dict:
 
 
 def commit() -> str:
-    """The checkout's commit, short (what a result row was run at)."""
-    return subprocess.run(
+    """The checkout's commit, short (what a result row was run at); a copy of the
+    tree outside git (a snapshot, so that edits do not reach a long run) names its
+    commit in SLOTKERAS_COMMIT."""
+    found = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
     ).stdout.strip()
+    return found or os.environ.get("SLOTKERAS_COMMIT", "")
 
 
 def _train_config(values: dict | None = None):
@@ -567,11 +570,13 @@ def write_doc(rows, command: str, crf_rows=None) -> None:
         previous_end = end
 
 
-def replace_section(begin: str, end: str, section: str, after: str | None = None) -> None:
-    """Puts `section` (which starts with `begin` and ends with `end`) into
-    docs/benchmarks.md in place of the old one, or else right after the marker `after`
-    (when the file has it) or at the end of the file."""
-    text = DOC.read_text(encoding="utf-8") if DOC.is_file() else "# Benchmarks\n"
+def replace_section(
+    begin: str, end: str, section: str, after: str | None = None, doc: Path = DOC
+) -> None:
+    """Puts `section` (which starts with `begin` and ends with `end`) into `doc`
+    (docs/benchmarks.md) in place of the old one, or else right after the marker
+    `after` (when the file has it) or at the end of the file."""
+    text = doc.read_text(encoding="utf-8") if doc.is_file() else "# Benchmarks\n"
     if begin in text and end in text:
         head, rest = text.split(begin, 1)
         text = head + section + rest.split(end, 1)[1]
@@ -580,15 +585,15 @@ def replace_section(begin: str, end: str, section: str, after: str | None = None
         text = head + after + "\n\n" + section + rest
     else:
         text = text.rstrip("\n") + "\n\n" + section + "\n"
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    DOC.write_text(text, encoding="utf-8")
+    doc.parent.mkdir(parents=True, exist_ok=True)
+    doc.write_text(text, encoding="utf-8")
 
 
-def publish(begin: str, end: str, lines: list[str]) -> None:
-    """Writes `lines` as the section between `begin` and `end` of docs/benchmarks.md
-    and prints them."""
+def publish(begin: str, end: str, lines: list[str], doc: Path = DOC) -> None:
+    """Writes `lines` as the section between `begin` and `end` of `doc`
+    (docs/benchmarks.md) and prints them."""
     section = "\n".join(lines)
-    replace_section(begin, end, f"{begin}\n{section}\n{end}")
+    replace_section(begin, end, f"{begin}\n{section}\n{end}", doc=doc)
     print(section)
 
 

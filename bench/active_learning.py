@@ -168,37 +168,41 @@ def append(path: Path, row: dict) -> None:
         handle.write(json.dumps(row) + "\n")
 
 
-def table(corpus, rows) -> list[str]:
-    mine = [r for r in rows if r["corpus"] == corpus and r["strategy"] != "full"]
-    strategies = sorted({r["strategy"] for r in mine}, key=lambda s: (s != "random", s))
-    sizes = sorted({r["labelled_count"] for r in mine})
-    out = ["| labelled | " + " | ".join(strategies) + " |", "|---" * (len(strategies) + 1) + "|"]
-    means = {}
+def table(corpora, rows) -> list[str]:
+    """One table: a row per number of labelled utterances, a column per corpus and
+    strategy (mean ± std of the draws); then each corpus's full-data F1 and the first
+    N whose mean reaches 90% of it."""
+    columns, means = [], {}
+    for corpus in corpora:
+        mine = [r for r in rows if r["corpus"] == corpus and r["strategy"] != "full"]
+        for strategy in sorted({r["strategy"] for r in mine}, key=lambda s: (s != "random", s)):
+            columns.append((corpus, strategy))
+    sizes = sorted({r["labelled_count"] for r in rows if r["strategy"] != "full"})
+    out = ["| labelled | " + " | ".join(f"{c} {s}" for c, s in columns) + " |",
+           "|---" * (len(columns) + 1) + "|"]  # fmt: skip
     for size in sizes:
         cells = []
-        for strategy in strategies:
-            values = [r["test_f1"] for r in mine
-                      if r["strategy"] == strategy and r["labelled_count"] == size]  # fmt: skip
+        for corpus, strategy in columns:
+            values = [r["test_f1"] for r in rows if r["corpus"] == corpus
+                      and r["strategy"] == strategy and r["labelled_count"] == size]  # fmt: skip
             cells.append(mean_std(values))
             if values:
-                means[(strategy, size)] = sum(values) / len(values)
+                means[(corpus, strategy, size)] = sum(values) / len(values)
         out.append(f"| {size} | " + " | ".join(cells) + " |")
-    full = [r["test_f1"] for r in rows if r["corpus"] == corpus and r["strategy"] == "full"]
-    if full:
-        bar = 0.9 * full[-1]
-        reached = []
-        for strategy in strategies:
-            first = next((s for s in sizes if means.get((strategy, s), -1) >= bar), None)
-            reached.append(f"{first}" if first is not None else f"> {sizes[-1]}")
-        out.append(f"| 90% of full-data F1 ({full[-1]:.2f}, {mine_full_n(rows, corpus)} "
-                   "utterances) reached at | " + " | ".join(reached) + " |")  # fmt: skip
+    full_cells, reached = [], []
+    for corpus, strategy in columns:
+        full = [r for r in rows if r["corpus"] == corpus and r["strategy"] == "full"]
+        if not full:
+            full_cells.append("")
+            reached.append("")
+            continue
+        full_cells.append(f"{full[-1]['test_f1']:.2f} ({full[-1]['labelled_count']:,})")
+        bar = 0.9 * full[-1]["test_f1"]
+        first = next((n for n in sizes if means.get((corpus, strategy, n), -1) >= bar), None)
+        reached.append(str(first) if first is not None else f"> {sizes[-1]}")
+    out.append("| full training split (utterances) | " + " | ".join(full_cells) + " |")
+    out.append("| 90% of full-data F1 first reached at | " + " | ".join(reached) + " |")
     return out
-
-
-def mine_full_n(rows, corpus):
-    return next(
-        r["labelled_count"] for r in rows if r["corpus"] == corpus and r["strategy"] == "full"
-    )
 
 
 def plot(rows, corpora) -> None:
@@ -238,8 +242,7 @@ def publish_doc(rows, corpora, command) -> None:
         "(`slotkeras rank --by`).",
         "",
     ]
-    for corpus in corpora:
-        lines += [f"**{corpus}**", "", *table(corpus, rows), ""]
+    lines += [*table(corpora, rows), ""]
     lines.append("![test slot F1 against labelled utterances](active_learning.png)")
     publish(BEGIN, END, lines)
     plot(rows, corpora)
