@@ -195,7 +195,8 @@ def test_a_file_is_tagged_and_written_a_chunk_at_a_time(tmp_path, monkeypatch):
     filler, out = FakeFiller(), CountingStream()
     writer = PredictionWriter(out, "jsonl")
     assert predict_file(filler, path, writer, kind="lines") == 1050
-    assert filler.batches == [256, 256, 256, 256, 26]  # predict_file's own chunks
+    # predict_file's own chunks (served two at a time, so they may start in any order)
+    assert sorted(filler.batches) == [26, 256, 256, 256, 256]
     assert out.flushes >= 5
     assert out.getvalue().splitlines()[3] == '{"text": "line 3", "slots": []}'
 
