@@ -90,8 +90,8 @@ def train_and_score(train, valid, test, seed, epochs):
     folder = Path(tempfile.mkdtemp()) / "model"
     # No refit: below 1,000 utterances the default would retrain on train + the
     # validation draw, so a round "with 100 labelled" would learn from 300.
-    args = ["--output", str(folder), "--seed", str(seed), "--verbose", "0", "--no-export"]
-    args += ["--no-refit"]
+    args = ["--output", str(folder), "--seed", str(seed), "--verbose", "0", "--no-export",
+            "--no-refit"]  # fmt: skip
     args += ["--epochs", str(epochs)] if epochs else []
     config = config_from_args(train_parser().parse_args(args))
     training.train(config, log=lambda *_: None, splits=Splits(train, valid, None, None))
@@ -103,7 +103,7 @@ def choose(strategy, filler, pool, step, d, round_number):
     """The positions (in `pool`) of the next `step` utterances to label."""
     from slotkeras.ranking import entropy_uncertainty, least_sure, span_uncertainty
 
-    if strategy == "random" or (strategy.endswith("-after-random") and round_number == 0):
+    if strategy == "random" or _random_round(strategy, round_number):
         return random.Random(f"{d}-{round_number}").sample(range(len(pool)), min(step, len(pool)))
     strategy = strategy.removesuffix("-after-random")
     tokens = [list(u.tokens) for u in pool]
@@ -160,10 +160,15 @@ def simulate(corpus, strategy, d, splits, args, rows, log):
         labelled = labelled + chosen
 
 
+def _random_round(strategy, round_number) -> bool:
+    """Whether a ranked strategy picks this round at random (`*-after-random`'s first)."""
+    return strategy.endswith("-after-random") and round_number == 0
+
+
 def _same_training(rows, settings, strategy, round_number):
     """`random`'s row of the first round, which a `*-after-random` strategy's first
     round trains again to the bit (same utterances, seed and settings), or None."""
-    if not (strategy.endswith("-after-random") and round_number == 0):
+    if not _random_round(strategy, round_number):
         return None
     wanted = key({**settings, "strategy": "random"})
     return next((r for r in rows if key(r) == wanted and r["round"] == 0), None)

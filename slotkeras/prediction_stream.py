@@ -244,7 +244,7 @@ def prediction_batches(filler, source, *, kind, utterances=None, pretokenized=Fa
     as `kind_of` says; `utterances`: what `check_source` read of a `read` file;
     `progress`: draw the progress bar (on a terminal)."""
     if kind == "read":
-        batches = (list(batch) for batch in _chunked(utterances, CHUNK))
+        batches = _chunked(utterances, CHUNK)
         if pretokenized:
             yield from (filler.predict([list(u.tokens) for u in batch]) for batch in batches)
             return
