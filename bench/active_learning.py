@@ -55,9 +55,14 @@ BEGIN, END = "<!-- active-learning:begin -->", "<!-- active-learning:end -->"
 
 # `span-after-random`: the first round's 100 at random, as `random` picks them, and
 # `span` after: a model of 100 utterances may be too weak to say what it lacks.
-RANKED = ("span", "entropy", "span-after-random")
+# `span-density`: span uncertainty times information density (Settles and Craven, 2008):
+# the utterance's mean TF-IDF cosine similarity to the pool, so that outliers, which a
+# weak model is unsure of but which teach it little about the rest, rank lower.
+# `span-half-random`: half the step by span, half at random from the rest.
+RANKED = ("span", "entropy", "span-after-random", "span-density", "span-half-random")
 COLOURS = {"random": "tab:grey", "span": "tab:blue", "entropy": "tab:orange",
-           "span-after-random": "tab:green"}  # the same in every panel  # fmt: skip
+           "span-after-random": "tab:green", "span-density": "tab:red",
+           "span-half-random": "tab:purple"}  # the same in every panel  # fmt: skip
 
 
 def arguments(argv=None):
@@ -71,6 +76,9 @@ def arguments(argv=None):
     p.add_argument("--valid-size", type=int, default=200)
     p.add_argument("--epochs", type=int, default=None, help="(default: train.py's)")
     p.add_argument("--no-full", action="store_true", help="skip the full-data trainings")
+    p.add_argument("--heldout", action="store_true",
+                   help="score the validation utterances that stop no training, not test "
+                   "(for choosing a strategy)")  # fmt: skip
     p.add_argument("--results", type=Path, default=RESULTS)
     p.add_argument("--publish", action="store_true", help="write docs/benchmarks.md")
     p.add_argument("--only-report", action="store_true", help="train nothing: report the rows")
@@ -78,7 +86,8 @@ def arguments(argv=None):
 
 
 def train_and_score(train, valid, test, seed, epochs):
-    """Trains the default model in this process: (test slot F1, the loaded filler)."""
+    """Trains the default model in this process: (`test`'s slot F1, the model folder,
+    the loaded filler)."""
     import keras
 
     from slotkeras import evaluation, training
@@ -96,7 +105,7 @@ def train_and_score(train, valid, test, seed, epochs):
     config = config_from_args(train_parser().parse_args(args))
     training.train(config, log=lambda *_: None, splits=Splits(train, valid, None, None))
     filler = SlotFiller.load(folder)
-    return evaluation.evaluate(filler, test)["slot_f1"], filler
+    return evaluation.evaluate(filler, test)["slot_f1"], folder, filler
 
 
 def choose(strategy, filler, pool, step, d, round_number):
@@ -107,8 +116,16 @@ def choose(strategy, filler, pool, step, d, round_number):
         return random.Random(f"{d}-{round_number}").sample(range(len(pool)), min(step, len(pool)))
     strategy = strategy.removesuffix("-after-random")
     tokens = [list(u.tokens) for u in pool]
-    if strategy == "span":
+    if strategy == "span-half-random":
+        ranked = least_sure(span_uncertainty(filler.predict(tokens)), step // 2)
+        rest = sorted(set(range(len(pool))) - set(ranked))
+        wanted = min(step, len(pool)) - len(ranked)
+        drawn = random.Random(f"{d}-{round_number}").sample(rest, wanted)
+        return ranked + drawn
+    if strategy in ("span", "span-density"):
         scores = span_uncertainty(filler.predict(tokens))
+        if strategy == "span-density":
+            scores = [s * w for s, w in zip(scores, _density(tokens), strict=True)]
     else:
         scores = []
         for start in range(0, len(tokens), 256):
@@ -116,27 +133,42 @@ def choose(strategy, filler, pool, step, d, round_number):
     return least_sure(scores, step)
 
 
+def _density(token_lists) -> list[float]:
+    """Each utterance's mean cosine similarity to the pool's (TF-IDF, lowercased words)."""
+    import numpy as np
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    vectors = TfidfVectorizer(analyzer=lambda tokens: [t.lower() for t in tokens])
+    x = vectors.fit_transform(token_lists)
+    return list(np.asarray(x @ np.asarray(x.mean(axis=0)).ravel()).ravel())
+
+
 def key(row) -> tuple:
-    names = ("corpus", "strategy", "draw", "start", "step", "epochs", "valid_size")
+    names = ("corpus", "strategy", "draw", "start", "step", "epochs", "valid_size", "scored")
     return tuple(row.get(name) for name in names)
 
 
 def simulate(corpus, strategy, d, splits, args, rows, log):
     """The rounds of one corpus, strategy and draw; resumes from `rows`."""
+    from slotkeras.slot_filler import SlotFiller
+
     order = list(range(len(splits["train"])))
     random.Random(d).shuffle(order)
     valid = list(splits["valid"])
     random.Random(d).shuffle(valid)
-    valid = valid[: args.valid_size]
+    valid, heldout = valid[: args.valid_size], valid[args.valid_size :]
     settings = {
         "corpus": corpus, "strategy": strategy, "draw": d, "start": args.start,
         "step": args.step, "epochs": args.epochs, "valid_size": args.valid_size,
     }  # fmt: skip
+    if args.heldout:
+        settings["scored"] = "heldout"
     done = [r for r in rows if key(r) == key(settings)]
     labelled = list(order[: args.start])
     if done:
         last = max(done, key=lambda r: r["labelled_count"])
         labelled = last["labelled"] + last["next"]
+    score_name = "heldout_f1" if args.heldout else "test_f1"
     for round_number in range(len(done), args.rounds + 1):
         taken = set(labelled)
         pool_indices = [i for i in order if i not in taken]
@@ -144,20 +176,31 @@ def simulate(corpus, strategy, d, splits, args, rows, log):
         started = time.time()
         same = _same_training(rows, settings, strategy, round_number)
         if same is not None:  # training is deterministic: `random`'s own first round
-            f1, filler = same["test_f1"], None
+            f1, filler = same[score_name], None
         else:
-            f1, filler = train_and_score(train, valid, splits["test"], d + 1, args.epochs)
+            scored = heldout if args.heldout else splits["test"]
+            # Training is deterministic: every strategy's first round is the same model.
+            trained = (corpus, d, score_name, args.epochs, tuple(labelled))
+            if trained in _trained:
+                f1, folder = _trained[trained]
+                filler = SlotFiller.load(folder)
+            else:
+                f1, folder, filler = train_and_score(train, valid, scored, d + 1, args.epochs)
+                _trained[trained] = (f1, folder)
         chosen = []
         if round_number < args.rounds and pool_indices:
             pool = [splits["train"][i] for i in pool_indices]
             positions = choose(strategy, filler, pool, args.step, d, round_number)
             chosen = [pool_indices[p] for p in positions]
         row = {**settings, "round": round_number, "labelled_count": len(labelled),
-               "test_f1": f1, "seconds": round(time.time() - started, 1),
+               score_name: f1, "seconds": round(time.time() - started, 1),
                "commit": commit(), "labelled": labelled, "next": chosen}  # fmt: skip
         append(args.results, row)
-        log(f"{corpus} {strategy} draw {d}: {len(labelled)} labelled, test slot F1 {f1:.2f}")
+        log(f"{corpus} {strategy} draw {d}: {len(labelled)} labelled, {score_name} {f1:.2f}")
         labelled = labelled + chosen
+
+
+_trained = {}  # (corpus, draw, score, epochs, labelled) -> (f1, model folder)
 
 
 def _random_round(strategy, round_number) -> bool:
@@ -181,7 +224,7 @@ def full_data(corpus, splits, args, rows, log):
         return
     valid = list(splits["valid"])
     random.Random(0).shuffle(valid)
-    f1, _ = train_and_score(
+    f1, _, _ = train_and_score(
         splits["train"], valid[: args.valid_size], splits["test"], 1, args.epochs
     )
     append(args.results, {**settings, "labelled_count": len(splits["train"]), "test_f1": f1,

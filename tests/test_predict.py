@@ -273,7 +273,7 @@ def test_rank_writes_the_least_sure_as_a_label_studio_import(model, predict, tmp
 
     pool = write(tmp_path / "pool.txt", "\n".join(SENTENCES) + "\n\n")
     typed = [json.loads(line) for line in predict(model, *SENTENCES).splitlines()]
-    for by in ("span", "entropy"):
+    for by in ("span", "entropy", "span-density"):
         capsys.readouterr()
         argv = ["rank", "--model", str(model), "--file", str(pool), "--top", "3", "--by", by]
         assert cli.main(argv) == 0
@@ -329,3 +329,44 @@ def test_rank_keeps_the_top_k_in_order_with_ties_in_pool_order():
     assert least_sure([0.1, 0.5, 0.5, 0.7], 3) == [3, 1, 2]
     with pytest.raises(ValueError, match="argument `by`"):
         rank(iter(batches), None, "loudness", 1)
+
+
+def test_pool_density_is_the_tfidf_similarity_to_the_pools_mean():
+    import numpy as np
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from slotkeras.ranking import PoolDensity, density_terms
+
+    pool = ["Fly to Boston", "fly to denver", "to boston, please!", "zyx qwv", "我在北京", ""]
+    reads = []
+
+    def texts():
+        reads.append(1)
+        return iter(pool)
+
+    density = PoolDensity(texts)
+    assert len(reads) == 2  # two passes over the pool, nothing kept but the vocabulary
+    assert density_terms("我在北京, Boston") == ["我", "在", "北", "京", ",", "boston"]
+    vectors = TfidfVectorizer(analyzer=density_terms).fit_transform(pool)
+    expected = np.asarray(vectors @ np.asarray(vectors.mean(axis=0)).ravel()).ravel()
+    assert [density(text) for text in pool] == pytest.approx(list(expected), abs=1e-12)
+    assert density("fly to boston") > density("zyx qwv")  # the outlier is less typical
+
+
+def test_span_density_ranks_the_outlier_below_a_typical_utterance_as_unsure():
+    from slotkeras.ranking import PoolDensity, rank
+
+    def prediction(text):
+        return types.SimpleNamespace(
+            text=text, tokens=text.split(), tags=["O"] * len(text.split()),
+            tag_probabilities=[0.6] * len(text.split()), intent=None,
+            intent_probability=None, spans=lambda exact=False: [],
+        )  # fmt: skip
+
+    pool = ["zyx qwv", "fly to boston", "fly to denver", "to boston"]
+    batches = [[prediction(text) for text in pool]]
+    assert [p.text for _, p in rank(iter(batches), None, "span", 2)] == pool[:2]
+    density = PoolDensity(lambda: iter(pool))
+    ranked = rank(iter(batches), None, "span-density", 2, density)
+    assert [p.text for _, p in ranked] == ["fly to boston", "to boston"]
+    assert ranked[0][0] == pytest.approx(0.4 * density("fly to boston"))
