@@ -110,7 +110,13 @@ def train_and_score(train, valid, test, seed, epochs):
 
 def choose(strategy, filler, pool, step, d, round_number):
     """The positions (in `pool`) of the next `step` utterances to label."""
-    from slotkeras.ranking import entropy_uncertainty, least_sure, span_uncertainty
+    from slotkeras.ranking import (
+        PoolDensity,
+        entropy_uncertainty,
+        least_sure,
+        span_uncertainty,
+        uncertainties,
+    )
 
     if strategy == "random" or _random_round(strategy, round_number):
         return random.Random(f"{d}-{round_number}").sample(range(len(pool)), min(step, len(pool)))
@@ -122,25 +128,16 @@ def choose(strategy, filler, pool, step, d, round_number):
         wanted = min(step, len(pool)) - len(ranked)
         drawn = random.Random(f"{d}-{round_number}").sample(rest, wanted)
         return ranked + drawn
-    if strategy in ("span", "span-density"):
-        scores = span_uncertainty(filler.predict(tokens))
-        if strategy == "span-density":
-            scores = [s * w for s, w in zip(scores, _density(tokens), strict=True)]
-    else:
+    if strategy == "entropy":
         scores = []
         for start in range(0, len(tokens), 256):
             scores += entropy_uncertainty(filler, tokens[start : start + 256])
+    else:  # span, span-density: as `slotkeras rank` scores them
+        density = None
+        if strategy == "span-density":
+            density = PoolDensity(lambda: (" ".join(t) for t in tokens))
+        scores = uncertainties(filler, filler.predict(tokens), strategy, density)
     return least_sure(scores, step)
-
-
-def _density(token_lists) -> list[float]:
-    """Each utterance's mean cosine similarity to the pool's (TF-IDF, lowercased words)."""
-    import numpy as np
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
-    vectors = TfidfVectorizer(analyzer=lambda tokens: [t.lower() for t in tokens])
-    x = vectors.fit_transform(token_lists)
-    return list(np.asarray(x @ np.asarray(x.mean(axis=0)).ravel()).ravel())
 
 
 def key(row) -> tuple:

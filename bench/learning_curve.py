@@ -130,32 +130,43 @@ def run_crf(train, valid, heldout, test) -> dict:
 
 
 def table(rows: list[dict]) -> list[str]:
-    """The corpus's table: one row a size, one column a system, mean ± std of the draws."""
-    systems = sorted({r["system"] for r in rows}, key=lambda s: (s != "crf", s))
+    """The corpus's table: one row a size, one column a system, mean ± std of the draws,
+    then each system's model folder in MB (its first draw's export)."""
+    systems = sorted({r["system"] for r in rows}, key=lambda s: (s != "crf", s != "default", s))
+    exported = [s for s in systems if any("folder_mb" in r for r in rows if r["system"] == s)]
     sizes = sorted({r["size"] for r in rows})
     head = (
         "| N | "
         + " | ".join("CRF anchor" if s == "crf" else f"`{s}`" for s in systems)
-        + " | default's model folder (MB) |"
+        + "".join(f" | `{s}`'s model folder (MB)" for s in exported)
+        + " |"
     )
-    out = [head, "|---" * (len(systems) + 2) + "|"]
+    out = [head, "|---" * (len(systems) + len(exported) + 1) + "|"]
     for size in sizes:
         cells = []
         for system in systems:
             values = [r["test_f1"] for r in rows if r["system"] == system and r["size"] == size]
             cells.append(mean_std(values) if values else "-")
-        mb = [r["folder_mb"] for r in rows if r["size"] == size and "folder_mb" in r]
-        mb_cell = f"{sum(mb) / len(mb):.1f}" if mb else "-"
-        out.append(f"| {size} | " + " | ".join(cells) + f" | {mb_cell} |")
+        for system in exported:
+            mb = [r["folder_mb"] for r in rows
+                  if r["system"] == system and r["size"] == size and "folder_mb" in r]  # fmt: skip
+            cells.append(f"{sum(mb) / len(mb):.1f}" if mb else "-")
+        out.append(f"| {size} | " + " | ".join(cells) + " |")
     return out
 
 
 def publish_doc(corpora, command: str) -> None:
+    """Rewrites the section with every corpus that has test rows, not only this run's
+    `corpora`, so that a run on one corpus leaves the others' tables."""
     rows = [r for r in read_rows(CURVE_RESULTS) if "test_f1" in r]
+    corpora = [c for c in (*CORPORA, *corpora) if any(r["corpus"] == c for r in rows)]
+    corpora = list(dict.fromkeys(corpora))
     commands = sorted({r["command"] for r in rows if r["corpus"] in corpora})
     shown = "`, `".join(commands) or command
+    dates = sorted({r["date"] for r in rows if r["corpus"] in corpora and "date" in r})
+    when = " to ".join(dict.fromkeys([dates[0], dates[-1]])) if dates else ""
     lines = [
-        f"Command: `{shown}` ({machine()}, {datetime.date.today().isoformat()}). Test "
+        f"Commands: `{shown}` ({machine()}; run {when or datetime.date.today().isoformat()}). Test "
         "slot F1 (span level, conlleval), mean ± std of 3 draws of N training "
         "utterances (validation: max(20, N/4) utterances drawn from the validation "
         "split); each system's latest rows. A size missing from a table was not run. The "
