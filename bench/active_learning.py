@@ -59,10 +59,13 @@ BEGIN, END = "<!-- active-learning:begin -->", "<!-- active-learning:end -->"
 # the utterance's mean TF-IDF cosine similarity to the pool, so that outliers, which a
 # weak model is unsure of but which teach it little about the rest, rank lower.
 # `span-half-random`: half the step by span, half at random from the rest.
-RANKED = ("span", "entropy", "span-after-random", "span-density", "span-half-random")
+# `span-sum`: the expected number of wrong decisions (the sum of 1 - confidence over the
+# decisions whose lowest `span` takes), which favours utterances with more to correct.
+RANKED = ("span", "entropy", "span-after-random", "span-density", "span-half-random", "span-sum")
+# The same colour in every panel:
 COLOURS = {"random": "tab:grey", "span": "tab:blue", "entropy": "tab:orange",
            "span-after-random": "tab:green", "span-density": "tab:red",
-           "span-half-random": "tab:purple"}  # the same in every panel  # fmt: skip
+           "span-half-random": "tab:purple", "span-sum": "tab:brown"}  # fmt: skip
 
 
 def arguments(argv=None):
@@ -132,7 +135,7 @@ def choose(strategy, filler, pool, step, d, round_number):
         scores = []
         for start in range(0, len(tokens), 256):
             scores += entropy_uncertainty(filler, tokens[start : start + 256])
-    else:  # span, span-density: as `slotkeras rank` scores them
+    else:  # span, span-density, span-sum: as `slotkeras rank` scores them
         density = None
         if strategy == "span-density":
             density = PoolDensity(lambda: (" ".join(t) for t in tokens))

@@ -45,15 +45,22 @@ def model_version(folder) -> str:
     return f"{folder.resolve().name}-{digest.hexdigest()[:12]}"
 
 
-def utterance_score(prediction) -> float:
-    """How sure the model is of a whole utterance: the lowest confidence among its
-    decisions (each span's confidence, each token outside a span's probability of
-    "O", the intent's probability); 1 for an empty utterance."""
+def decision_confidences(prediction) -> list[float]:
+    """The model's confidence in each decision it made of an utterance: each span's
+    confidence, each token outside a span's probability of "O", the intent's
+    probability."""
     scores = [span["confidence"] for span in prediction.spans(exact=True)]
     probabilities = prediction.tag_probabilities or []
     scores += [p for p, tag in zip(probabilities, prediction.tags) if tag == "O"]
     if prediction.intent_probability is not None:
         scores.append(float(prediction.intent_probability))
+    return scores
+
+
+def utterance_score(prediction) -> float:
+    """How sure the model is of a whole utterance: the lowest of its
+    `decision_confidences`; 1 for an empty utterance."""
+    scores = decision_confidences(prediction)
     return float(min(scores)) if scores else 1.0
 
 

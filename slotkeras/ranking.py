@@ -24,10 +24,10 @@ import math
 from collections import Counter
 from collections.abc import Callable, Iterable
 
-from slotkeras.prediction_writers import utterance_score
+from slotkeras.prediction_writers import decision_confidences, utterance_score
 from slotkeras.raw_text import READING_RULES
 
-BY = ("span", "entropy", "span-density")
+BY = ("span", "entropy", "span-density", "span-sum")
 
 
 def density_terms(text: str) -> list[str]:
@@ -80,6 +80,12 @@ class PoolDensity:
 
 def span_uncertainty(predictions) -> list[float]:
     return [1.0 - utterance_score(p) for p in predictions]
+
+
+def expected_errors(predictions) -> list[float]:
+    """Each prediction's expected number of wrong decisions: the sum over its
+    `decision_confidences` of 1 - confidence."""
+    return [float(sum(1.0 - c for c in decision_confidences(p))) for p in predictions]
 
 
 def entropy_uncertainty(filler, token_lists) -> list[float]:
@@ -144,6 +150,8 @@ def uncertainties(filler, predictions, by: str, density=None) -> list[float]:
     pool's `density` (a `PoolDensity`)."""
     if by == "span":
         return span_uncertainty(predictions)
+    if by == "span-sum":
+        return expected_errors(predictions)
     if by == "span-density":
         spans = span_uncertainty(predictions)
         return [u * density(p.text) for u, p in zip(spans, predictions, strict=True)]

@@ -273,7 +273,7 @@ def test_rank_writes_the_least_sure_as_a_label_studio_import(model, predict, tmp
 
     pool = write(tmp_path / "pool.txt", "\n".join(SENTENCES) + "\n\n")
     typed = [json.loads(line) for line in predict(model, *SENTENCES).splitlines()]
-    for by in ("span", "entropy", "span-density"):
+    for by in ("span", "entropy", "span-density", "span-sum"):
         capsys.readouterr()
         argv = ["rank", "--model", str(model), "--file", str(pool), "--top", "3", "--by", by]
         assert cli.main(argv) == 0
@@ -329,6 +329,20 @@ def test_rank_keeps_the_top_k_in_order_with_ties_in_pool_order():
     assert least_sure([0.1, 0.5, 0.5, 0.7], 3) == [3, 1, 2]
     with pytest.raises(ValueError, match="argument `by`"):
         rank(iter(batches), None, "loudness", 1)
+
+
+def test_span_sum_is_the_expected_number_of_wrong_decisions():
+    from slotkeras.ranking import expected_errors, span_uncertainty
+
+    spans = [{"confidence": 0.7}]
+    prediction = types.SimpleNamespace(
+        tokens=["to", "boston", "now"], tags=["O", "B-city", "O"],
+        tag_probabilities=[0.9, 0.7, 0.8], intent_probability=0.5,
+        spans=lambda exact=False: spans,
+    )  # fmt: skip
+    # The span (0.3 unsure), the two "O" tokens (0.1, 0.2) and the intent (0.5).
+    assert expected_errors([prediction]) == [pytest.approx(1.1)]
+    assert span_uncertainty([prediction]) == [pytest.approx(0.5)]
 
 
 def test_pool_density_is_the_tfidf_similarity_to_the_pools_mean():
