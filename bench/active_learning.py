@@ -55,17 +55,14 @@ BEGIN, END = "<!-- active-learning:begin -->", "<!-- active-learning:end -->"
 
 # `span-after-random`: the first round's 100 at random, as `random` picks them, and
 # `span` after: a model of 100 utterances may be too weak to say what it lacks.
-# `span-density`: span uncertainty times information density (Settles and Craven, 2008):
-# the utterance's mean TF-IDF cosine similarity to the pool, so that outliers, which a
-# weak model is unsure of but which teach it little about the rest, rank lower.
-# `span-half-random`: half the step by span, half at random from the rest.
 # `span-sum`: the expected number of wrong decisions (the sum of 1 - confidence over the
 # decisions whose lowest `span` takes), which favours utterances with more to correct.
-RANKED = ("span", "entropy", "span-after-random", "span-density", "span-half-random", "span-sum")
+# Tried and not kept (docs/experiments/active_learning.md): span times information
+# density, half of each round by span and half at random.
+RANKED = ("span", "entropy", "span-after-random", "span-sum")
 # The same colour in every panel:
 COLOURS = {"random": "tab:grey", "span": "tab:blue", "entropy": "tab:orange",
-           "span-after-random": "tab:green", "span-density": "tab:red",
-           "span-half-random": "tab:purple", "span-sum": "tab:brown"}  # fmt: skip
+           "span-after-random": "tab:green", "span-sum": "tab:brown"}  # fmt: skip
 
 
 def arguments(argv=None):
@@ -113,33 +110,18 @@ def train_and_score(train, valid, test, seed, epochs):
 
 def choose(strategy, filler, pool, step, d, round_number):
     """The positions (in `pool`) of the next `step` utterances to label."""
-    from slotkeras.ranking import (
-        PoolDensity,
-        entropy_uncertainty,
-        least_sure,
-        span_uncertainty,
-        uncertainties,
-    )
+    from slotkeras.ranking import entropy_uncertainty, least_sure, uncertainties
 
     if strategy == "random" or _random_round(strategy, round_number):
         return random.Random(f"{d}-{round_number}").sample(range(len(pool)), min(step, len(pool)))
     strategy = strategy.removesuffix("-after-random")
     tokens = [list(u.tokens) for u in pool]
-    if strategy == "span-half-random":
-        ranked = least_sure(span_uncertainty(filler.predict(tokens)), step // 2)
-        rest = sorted(set(range(len(pool))) - set(ranked))
-        wanted = min(step, len(pool)) - len(ranked)
-        drawn = random.Random(f"{d}-{round_number}").sample(rest, wanted)
-        return ranked + drawn
     if strategy == "entropy":
         scores = []
         for start in range(0, len(tokens), 256):
             scores += entropy_uncertainty(filler, tokens[start : start + 256])
-    else:  # span, span-density, span-sum: as `slotkeras rank` scores them
-        density = None
-        if strategy == "span-density":
-            density = PoolDensity(lambda: (" ".join(t) for t in tokens))
-        scores = uncertainties(filler, filler.predict(tokens), strategy, density)
+    else:  # span, span-sum: as `slotkeras rank` scores them
+        scores = uncertainties(filler, filler.predict(tokens), strategy)
     return least_sure(scores, step)
 
 

@@ -568,8 +568,8 @@ def rank_main(argv=None, prog: str = "slotkeras rank") -> int:
         default="span",
         help="span: the lowest confidence of the utterance's spans, tokens outside them "
         "and intent; entropy: the mean entropy of its tokens' tag marginals; "
-        "span-density: span times how typical the utterance is of the pool (its TF-IDF "
-        "similarity to the pool's mean), so that outliers rank lower (default: span)",
+        "span-sum: the expected number of wrong decisions, the sum of 1 - confidence "
+        "over those that span takes the lowest of (default: span)",
     )
     p.add_argument("--output", metavar="FILE", help="write FILE (when complete), not stdout")
     _add_format_flags(p)
@@ -591,15 +591,7 @@ def rank_main(argv=None, prog: str = "slotkeras rank") -> int:
     batches = stream.prediction_batches(
         filler, args.file, kind=kind, utterances=utterances, text_column=args.text_column
     )
-    density = None
-    if args.by == "span-density":
-        from slotkeras.ranking import PoolDensity
-
-        def texts():
-            return stream.pool_texts(args.file, kind, utterances, args.text_column)
-
-        density = PoolDensity(texts)
-    ranked = rank(batches, filler, args.by, args.top, density)
+    ranked = rank(batches, filler, args.by, args.top)
     with stream.output_stream(args.output) as out:
         writer = PredictionWriter(out, "label_studio", model_version(args.model))
         writer.write([prediction for _, prediction in ranked])

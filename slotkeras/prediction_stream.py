@@ -238,16 +238,6 @@ def check_source(source, kind, reader_options=None):
     return None
 
 
-def pool_texts(source, kind, utterances=None, text_column="text") -> Iterator[str]:
-    """The texts of a file's utterances, in file order, as `prediction_batches` tags
-    them (`utterances`: what `check_source` read of a `read` file)."""
-    if kind == "read":
-        yield from (u.text or " ".join(u.tokens) for u in utterances)
-        return
-    for chunk in text_chunks(source, kind, text_column):
-        yield from chunk
-
-
 def prediction_batches(filler, source, *, kind, utterances=None, pretokenized=False,
                        text_column="text", progress=True):  # fmt: skip
     """The predictions of a file's utterances, a list a chunk, in file order. `kind`:

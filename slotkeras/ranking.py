@@ -20,62 +20,11 @@ bench/active_learning.py measures which measure finds the utterances worth label
 from __future__ import annotations
 
 import heapq
-import math
-from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 from slotkeras.prediction_writers import decision_confidences, utterance_score
-from slotkeras.raw_text import READING_RULES
 
-BY = ("span", "entropy", "span-density", "span-sum")
-
-
-def density_terms(text: str) -> list[str]:
-    """The lowercased words of `text` (a CJK character each) that two utterances of a
-    pool share or not, for `PoolDensity`."""
-    return [token.lower() for token, _, _ in READING_RULES.tokenize(text)]
-
-
-class PoolDensity:
-    """Information density (Settles and Craven, 2008): how typical an utterance is of
-    its pool, as the mean cosine similarity of its TF-IDF vector to the pool's, which
-    is its similarity to the pool's mean vector.
-
-    Args:
-        texts: called twice, each time returning the pool's texts afresh (document
-            frequencies first, then the mean vector), so that a pool of any size
-            costs memory for its vocabulary only.
-
-    The weights are scikit-learn's `TfidfVectorizer` defaults (smoothed IDF, l2 norm).
-
-    Example:
-        >>> density = PoolDensity(lambda: ["to boston", "to denver", "hello"])
-        >>> density("to boston") > density("hello")
-        True
-    """
-
-    def __init__(self, texts: Callable[[], Iterable[str]]):
-        frequencies, count = Counter(), 0
-        for text in texts():
-            frequencies.update(set(density_terms(text)))
-            count += 1
-        self._unseen_idf = math.log(1 + count) + 1
-        self._idf = {w: math.log((1 + count) / (1 + n)) + 1 for w, n in frequencies.items()}
-        self._mean = Counter()
-        for text in texts():
-            for word, value in self._vector(text).items():
-                self._mean[word] += value / count
-
-    def _vector(self, text: str) -> dict[str, float]:
-        weights = {
-            word: n * self._idf.get(word, self._unseen_idf)
-            for word, n in Counter(density_terms(text)).items()
-        }
-        norm = math.sqrt(sum(value * value for value in weights.values())) or 1.0
-        return {word: value / norm for word, value in weights.items()}
-
-    def __call__(self, text: str) -> float:
-        return sum(value * self._mean.get(word, 0.0) for word, value in self._vector(text).items())
+BY = ("span", "entropy", "span-sum")
 
 
 def span_uncertainty(predictions) -> list[float]:
@@ -145,16 +94,12 @@ def _marginals(filler):
     return compiled
 
 
-def uncertainties(filler, predictions, by: str, density=None) -> list[float]:
-    """Each prediction's uncertainty by `by` (one of `BY`); `span-density` needs the
-    pool's `density` (a `PoolDensity`)."""
+def uncertainties(filler, predictions, by: str) -> list[float]:
+    """Each prediction's uncertainty by `by` (one of `BY`)."""
     if by == "span":
         return span_uncertainty(predictions)
     if by == "span-sum":
         return expected_errors(predictions)
-    if by == "span-density":
-        spans = span_uncertainty(predictions)
-        return [u * density(p.text) for u, p in zip(spans, predictions, strict=True)]
     if by == "entropy":
         return entropy_uncertainty(filler, [p.tokens for p in predictions])
     raise ValueError(
@@ -162,15 +107,13 @@ def uncertainties(filler, predictions, by: str, density=None) -> list[float]:
     )
 
 
-def rank(
-    batches: Iterable[list], filler, by: str, top: int, density=None
-) -> list[tuple[float, object]]:
+def rank(batches: Iterable[list], filler, by: str, top: int) -> list[tuple[float, object]]:
     """The `top` most uncertain predictions of `batches` (lists of predictions, in
     pool order), most uncertain first as `(uncertainty, prediction)`; ties keep the
     pool's order. Empty utterances are left out."""
     heap, position = [], 0  # (uncertainty, -position, prediction): the least kept on top
     for predictions in batches:
-        scores = uncertainties(filler, predictions, by, density)
+        scores = uncertainties(filler, predictions, by)
         for prediction, score in zip(predictions, scores, strict=True):
             position += 1
             if not prediction.tokens:

@@ -273,7 +273,7 @@ def test_rank_writes_the_least_sure_as_a_label_studio_import(model, predict, tmp
 
     pool = write(tmp_path / "pool.txt", "\n".join(SENTENCES) + "\n\n")
     typed = [json.loads(line) for line in predict(model, *SENTENCES).splitlines()]
-    for by in ("span", "entropy", "span-density", "span-sum"):
+    for by in ("span", "entropy", "span-sum"):
         capsys.readouterr()
         argv = ["rank", "--model", str(model), "--file", str(pool), "--top", "3", "--by", by]
         assert cli.main(argv) == 0
@@ -343,44 +343,3 @@ def test_span_sum_is_the_expected_number_of_wrong_decisions():
     # The span (0.3 unsure), the two "O" tokens (0.1, 0.2) and the intent (0.5).
     assert expected_errors([prediction]) == [pytest.approx(1.1)]
     assert span_uncertainty([prediction]) == [pytest.approx(0.5)]
-
-
-def test_pool_density_is_the_tfidf_similarity_to_the_pools_mean():
-    import numpy as np
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
-    from slotkeras.ranking import PoolDensity, density_terms
-
-    pool = ["Fly to Boston", "fly to denver", "to boston, please!", "zyx qwv", "我在北京", ""]
-    reads = []
-
-    def texts():
-        reads.append(1)
-        return iter(pool)
-
-    density = PoolDensity(texts)
-    assert len(reads) == 2  # two passes over the pool, nothing kept but the vocabulary
-    assert density_terms("我在北京, Boston") == ["我", "在", "北", "京", ",", "boston"]
-    vectors = TfidfVectorizer(analyzer=density_terms).fit_transform(pool)
-    expected = np.asarray(vectors @ np.asarray(vectors.mean(axis=0)).ravel()).ravel()
-    assert [density(text) for text in pool] == pytest.approx(list(expected), abs=1e-12)
-    assert density("fly to boston") > density("zyx qwv")  # the outlier is less typical
-
-
-def test_span_density_ranks_the_outlier_below_a_typical_utterance_as_unsure():
-    from slotkeras.ranking import PoolDensity, rank
-
-    def prediction(text):
-        return types.SimpleNamespace(
-            text=text, tokens=text.split(), tags=["O"] * len(text.split()),
-            tag_probabilities=[0.6] * len(text.split()), intent=None,
-            intent_probability=None, spans=lambda exact=False: [],
-        )  # fmt: skip
-
-    pool = ["zyx qwv", "fly to boston", "fly to denver", "to boston"]
-    batches = [[prediction(text) for text in pool]]
-    assert [p.text for _, p in rank(iter(batches), None, "span", 2)] == pool[:2]
-    density = PoolDensity(lambda: iter(pool))
-    ranked = rank(iter(batches), None, "span-density", 2, density)
-    assert [p.text for _, p in ranked] == ["fly to boston", "to boston"]
-    assert ranked[0][0] == pytest.approx(0.4 * density("fly to boston"))
