@@ -1,17 +1,20 @@
 """What to label next: unlabelled utterances ordered by how unsure the model is of them.
 
-Two measures (`BY`), higher meaning less sure:
+Three measures (`BY`), higher meaning less sure:
 
 - `span`: 1 - the lowest confidence among the utterance's decisions: each predicted
   span's confidence (its tokens' mean marginal, as `predict` reports it), the
   probability of "O" at each token outside a span (a slot the model may have
   missed), and the intent's probability;
+- `span-sum`: the expected number of those decisions that are wrong, the sum of
+  1 - confidence over them: it prefers utterances with more to correct, where `span`
+  looks at the weakest decision alone;
 - `entropy`: the mean, over the utterance's tokens, of the entropy of each token's
   tag marginals (the CRF's forward-backward marginals, or the softmax's
   probabilities), in nats. Marks the tokenizer split off that the training data
   never had are "O" by rule: entropy 0.
 
-`rank_texts` keeps only the `top` most uncertain as it goes (a heap), so a pool of any
+`rank` keeps only the `top` most uncertain as it goes (a heap), so a pool of any
 size is ranked in constant memory; the command writes them, most uncertain first, as
 a Label Studio import with the model's pre-annotations (slotkeras.prediction_writers).
 bench/active_learning.py measures which measure finds the utterances worth labelling.
