@@ -565,11 +565,11 @@ def rank_main(argv=None, prog: str = "slotkeras rank") -> int:
     p.add_argument(
         "--by",
         choices=BY,
-        default="span",
-        help="span: the lowest confidence of the utterance's spans, tokens outside them "
-        "and intent; entropy: the mean entropy of its tokens' tag marginals; "
-        "span-sum: the expected number of wrong decisions, the sum of 1 - confidence "
-        "over those that span takes the lowest of (default: span)",
+        default="span-sum",
+        help="span-sum: the expected number of wrong decisions, the sum of 1 - confidence "
+        "over the utterance's spans, the tokens outside them and its intent; span: the "
+        "lowest of those confidences; entropy: the mean entropy of its tokens' tag "
+        "marginals (default: span-sum)",
     )
     p.add_argument("--output", metavar="FILE", help="write FILE (when complete), not stdout")
     _add_format_flags(p)

@@ -285,11 +285,16 @@ def test_rank_writes_the_least_sure_as_a_label_studio_import(model, predict, tmp
             assert [r["value"]["text"] for r in labels] == [s["value"] for s in expected["slots"]]
     scores = [t["predictions"][0]["score"] for t in tasks]
     capsys.readouterr()
-    assert cli.main(["rank", "--model", str(model), "--file", str(pool), "--top", "9"]) == 0
+    argv = ["rank", "--model", str(model), "--file", str(pool), "--top", "9"]
+    assert cli.main([*argv, "--by", "span"]) == 0
     by_span = json.loads(capsys.readouterr().out)
     assert len(by_span) == len(SENTENCES)  # the empty line is no candidate
     confidence = [t["predictions"][0]["score"] for t in by_span]
     assert confidence == sorted(confidence) and len(scores) == 3  # least sure first
+    assert cli.main(argv) == 0
+    by_default = json.loads(capsys.readouterr().out)
+    assert cli.main([*argv, "--by", "span-sum"]) == 0
+    assert by_default == json.loads(capsys.readouterr().out)  # span-sum is the default
 
 
 def test_entropy_is_that_of_the_crfs_marginals(loaded):
