@@ -1,24 +1,26 @@
 """Active learning, simulated: does labelling what the model is least sure of beat
 labelling at random?
 
-    python bench/active_learning.py --publish        # atis, mit_movie_trivia: ~120 trainings
+    python bench/active_learning.py --by span span-sum --publish   # ~180 trainings
 
 For each corpus and draw d (0, 1, 2): the training split is shuffled with
 `random.Random(d)`; its first `--start` (100) utterances are labelled and the rest are
 the pool. A round trains the default model (`train.py` with no model flags, seed
 d + 1) on the labelled utterances, stopping early on a fixed `--valid-size` (200)
 utterances of the validation split and without the refit (which would add those 200
-to the labelled ones), scores test slot F1, and adds `--step` (100)
-utterances of the pool: the `--top` the model is least sure of by `slotkeras rank`'s
-measure (`span` or `entropy`, on the pool's own tokens) for a ranked strategy, a draw
-of `random.Random(d, round)` for `random`. `--rounds` (9) additions: 100 to 1,000
+to the labelled ones), scores test slot F1 (with `--heldout`, the validation utterances
+that stop no training instead, for choosing a measure), and adds `--step` (100)
+utterances of the pool: the ones the model is least sure of by a `slotkeras rank`
+measure (`--by`: `span`, `span-sum`, `entropy`, on the pool's own tokens) for a ranked
+strategy, a draw of `random.Random(d, round)` for `random`. `--rounds` (9) additions: 100 to 1,000
 labelled. Every strategy of a draw starts from the same utterances. One more
 training on the whole training split per corpus gives the full-data F1 that the
 table's last row measures against (the first N whose mean reaches 90% of it).
 
 Each round appends a row to bench/results/active_learning.jsonl (with the labelled
 utterances' indices and the next round's choice); a run that is stopped resumes from
-its rows. `--publish` writes the table (mean ± std of the draws) and the plot
+its rows. `--publish` writes the table of `random` and the `--by` strategies (mean ±
+std of the draws) and the plot
 docs/active_learning.png into docs/benchmarks.md between the active-learning markers,
 with the machine, the command and the date. A smoke test, no publishing:
 
