@@ -232,8 +232,8 @@ def _train_flags() -> list[tuple]:
          "average of the weights (momentum in [0, 1), 0 is off; default: "
          f"{_shown('weight_averaging')})"),
         ("weight_averaging_warmup", ON_OFF, None, "grow the average's momentum as "
-         "min(momentum, (1 + t) / (10 + t)) at step t (default: "
-         f"{_shown('weight_averaging_warmup')})"),
+         "min(momentum, (1 + t) / (10 + t)) at step t (default: when the training data "
+         "has fewer utterances than --epoch-utterances)"),
         ("clipnorm", _positive_float, "NORM", "clip each weight's gradient to this norm "
          f"(default: {_shown('clipnorm')})"),
         ("dropout", _rate),

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from slotkeras.config import TrainConfig
+from slotkeras.config import DECIDED_FROM_DATA, TrainConfig
 
 # Hash buckets a distinct training key gets at least (trigrams, word pairs): few
 # collisions among them, and the tables of the three full-size corpora stay at their
@@ -19,8 +19,9 @@ def adapted(config: TrainConfig, train: list) -> tuple[TrainConfig, dict]:
     """`config` with its data-dependent settings decided for the training utterances
     `train`, and what was decided (empty when nothing was left open or changed)."""
     decided = {}
-    if config.refit is None:
-        decided["refit"] = len(train) < config.epoch_utterances
+    for name in DECIDED_FROM_DATA:  # the refit and the warmup serve small data alone
+        if getattr(config, name) is None:
+            decided[name] = len(train) < config.epoch_utterances
     if config.size_tables_to_data:
         trigrams, pairs = distinct_keys(train, config.lowercase, config.max_trigrams)
         for name, keys in (("hash_buckets", trigrams), ("pair_buckets", pairs)):

@@ -21,14 +21,18 @@ def test_an_epoch_repeats_a_small_training_set_up_to_its_utterances():
 def test_tables_shrink_for_a_small_corpus_and_stay_for_the_bundled_one():
     train = data.read_utterances(ROOT / "data" / "train.csv")
     config, decided = data_size.adapted(TrainConfig(), train)
-    assert decided == {"refit": False}
+    assert decided == {"refit": False, "weight_averaging_warmup": False}
     assert (config.hash_buckets, config.pair_buckets) == (16384, 65536)
     small, decided = data_size.adapted(TrainConfig(), train[:36])
-    assert decided["refit"] is True
+    assert decided["refit"] is True and small.weight_averaging_warmup is True
     assert small.pair_buckets < 65536 and small.pair_buckets % 1024 == 0
     # Asked for explicitly, a size is kept; so is a table turned off.
-    kept, _ = data_size.adapted(TrainConfig(size_tables_to_data=False, refit=False), train[:36])
-    assert (kept.pair_buckets, kept.refit) == (65536, False)
+    kept, _ = data_size.adapted(
+        TrainConfig(size_tables_to_data=False, refit=False, weight_averaging_warmup=True), train
+    )
+    assert (kept.pair_buckets, kept.refit, kept.weight_averaging_warmup) == (65536, False, True)
+    kept, _ = data_size.adapted(TrainConfig(size_tables_to_data=False), train[:36])
+    assert kept.pair_buckets == 65536
     off, _ = data_size.adapted(TrainConfig(model="feedforward"), train[:36])
     assert off.pair_buckets == 0
 
@@ -76,7 +80,9 @@ def test_a_small_corpus_trains_a_small_model_that_records_its_settings(tmp_path,
         evaluation.evaluate = real
     saved = json.loads((folder / "config.json").read_text())
     assert saved["refit"] is True and saved["pair_buckets"] < 65536
-    assert any(line.startswith("From the training data's size: refit on") for line in lines)
+    assert saved["weight_averaging_warmup"] is True
+    decided = [line for line in lines if line.startswith("From the training data's size: ")]
+    assert len(decided) == 1 and "refit on" in decided[0] and "warmup on" in decided[0]
     warnings = [line for line in lines if line.startswith("warning: the saved model")]
     assert len(warnings) == 1 and "learned to tag nothing" in warnings[0]
     assert json.loads((folder / "metrics.json").read_text())["warning"] == metrics["warning"]
