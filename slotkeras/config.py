@@ -151,8 +151,8 @@ class TrainConfig:
     # min(momentum, (1 + t) / (10 + t)) at step t (TensorFlow's ExponentialMovingAverage
     # rule), so that a run of a few hundred steps is not averaged back to its initial
     # weights; None: when the training split is smaller than epoch_utterances. On the
-    # full-size corpora the warmed-up average peaks sooner and patience stops ATIS about
-    # 8 epochs earlier, lower on test (docs/experiments/small_data.md)
+    # full-size corpora the warmed-up average peaks sooner and patience stops ATIS
+    # epochs earlier, lower on test (docs/experiments/small_data.md)
     patience: int = 4  # epochs without a better validation slot F1 before stopping (4
     # stopped on the same best epoch as 6 on validation; 3 did not)
     intent_loss_weight: float | None = None  # weight of the intent loss next to the slot
