@@ -27,12 +27,11 @@ def test_tables_shrink_for_a_small_corpus_and_stay_for_the_bundled_one():
     assert decided["refit"] is True and small.weight_averaging_warmup is True
     assert small.pair_buckets < 65536 and small.pair_buckets % 1024 == 0
     # Asked for explicitly, a size is kept; so is a table turned off.
-    kept, _ = data_size.adapted(
-        TrainConfig(size_tables_to_data=False, refit=False, weight_averaging_warmup=True), train
-    )
-    assert (kept.pair_buckets, kept.refit, kept.weight_averaging_warmup) == (65536, False, True)
-    kept, _ = data_size.adapted(TrainConfig(size_tables_to_data=False), train[:36])
-    assert kept.pair_buckets == 65536
+    small_off = TrainConfig(size_tables_to_data=False, refit=False, weight_averaging_warmup=False)
+    kept, _ = data_size.adapted(small_off, train[:36])
+    assert (kept.pair_buckets, kept.refit, kept.weight_averaging_warmup) == (65536, False, False)
+    kept, _ = data_size.adapted(TrainConfig(weight_averaging_warmup=True), train)
+    assert kept.weight_averaging_warmup is True
     off, _ = data_size.adapted(TrainConfig(model="feedforward"), train[:36])
     assert off.pair_buckets == 0
 
